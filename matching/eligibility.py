@@ -1,0 +1,100 @@
+"""Eligibility: one small rule per hard constraint on a (student, offer) pair.
+
+Each rule returns None when the pair passes, or a sentence saying why it does not, naming the
+offer and the missing thing, so explanations can quote it as it stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from schemas import Offer, OfferKind, Student
+
+Rule = Callable[[Student, Offer], str | None]
+
+
+def subjects(student: Student, offer: Offer) -> str | None:
+    missing = sorted(offer.prerequisites.required_subjects - student.subjects)
+    if missing:
+        return f"missing subject {', '.join(missing)} for offer {offer.offer_id}"
+    return None
+
+
+def form(student: Student, offer: Offer) -> str | None:
+    need = offer.prerequisites.min_form
+    if need is not None and student.form.number < need.number:
+        return (
+            f"offer {offer.offer_id} is for {need.value} and above; student is {student.form.value}"
+        )
+    return None
+
+
+def age(student: Student, offer: Offer) -> str | None:
+    need = offer.prerequisites.min_age
+    if need is not None and student.age_on(offer.first_day) < need:
+        return (
+            f"offer {offer.offer_id} needs age {need} on {offer.first_day}; "
+            f"student will be {student.age_on(offer.first_day)}"
+        )
+    return None
+
+
+def band(student: Student, offer: Offer) -> str | None:
+    need = offer.prerequisites.max_band
+    if need is None:
+        return None
+    if student.academic_band is None:
+        return f"offer {offer.offer_id} needs academic band {need} or better; band unknown"
+    if student.academic_band > need:
+        return (
+            f"offer {offer.offer_id} needs academic band {need} or better; "
+            f"student is band {student.academic_band}"
+        )
+    return None
+
+
+# A talk in school needs no consent; anything that takes a student off site does.
+_NEEDS_CONSENT = frozenset(OfferKind) - {OfferKind.FE_INTERACTION}
+
+
+def consent(student: Student, offer: Offer) -> str | None:
+    if offer.kind in _NEEDS_CONSENT and not student.parental_consent:
+        return f"no parental consent on record for off-site offer {offer.offer_id}"
+    return None
+
+
+def insurance(student: Student, offer: Offer) -> str | None:
+    return insurance_problem(offer)
+
+
+def insurance_problem(offer: Offer) -> str | None:
+    """L2/L3 need insurance valid on every session date."""
+    if not offer.kind.needs_insurance:
+        return None
+    cover = offer.insurance
+    if cover is None:
+        return f"offer {offer.offer_id} has no insurance cover on record"
+    for session in offer.sessions:
+        if not cover.covers(session.date):
+            if session.date > cover.expires:
+                return (
+                    f"insurance of offer {offer.offer_id} expires {cover.expires}, "
+                    f"before the session on {session.date}"
+                )
+            return (
+                f"insurance of offer {offer.offer_id} starts {cover.valid_from}, "
+                f"after the session on {session.date}"
+            )
+    return None
+
+
+RULES: tuple[Rule, ...] = (subjects, form, age, band, consent, insurance)
+
+
+def ineligibility(student: Student, offer: Offer) -> list[str]:
+    """Every reason the student may not take the offer; empty when eligible."""
+    return [reason for rule in RULES if (reason := rule(student, offer)) is not None]
+
+
+def is_eligible(student: Student, offer: Offer) -> bool:
+    return all(rule(student, offer) is None for rule in RULES)

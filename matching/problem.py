@@ -1,0 +1,284 @@
+"""The indexed problem every method works on: students, offers and candidate arcs.
+
+`build_problem` applies the hard constraints that concern a single (student, offer) pair
+(eligibility, forbidden pairs, pins, clashes with pins), so a candidate arc is a pair that
+could be allocated. What remains for the methods is capacity, one allocation per student per
+level group, clashes between two candidate arcs, and the objective.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from matching.eligibility import ineligibility, insurance_problem
+from matching.errors import Infeasible, InvalidInstance
+from schemas import Instance, LevelGroup, Offer, OfferKind, Student
+
+GROUPS: tuple[LevelGroup, ...] = tuple(LevelGroup)
+L1, L23, FE_VISIT, FE_INTERACTION = range(4)
+UNRANKED = 0  # arc_rank value for an interest-matched offer of a student who ranked nothing
+INTEREST_CANDIDATES_PER_GROUP = 5
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass
+class Problem:
+    instance: Instance
+    students: tuple[Student, ...]
+    offers: tuple[Offer, ...]
+    student_index: dict[str, int]
+    offer_index: dict[str, int]
+    offer_group: IntArray
+    capacity: IntArray  # left after pins
+    arc_student: IntArray
+    arc_offer: IntArray
+    arc_group: IntArray
+    arc_rank: IntArray  # 1-based rank, UNRANKED for an interest match
+    arc_cost: IntArray  # rank cost from the round rules
+    has_l1: BoolArray  # attended an L1 before, or pinned to one in this round
+    has_l23: BoolArray
+    group_filled: npt.NDArray[np.bool_]  # [student, group]: a pin fills the group
+    below_target: BoolArray  # the student's school starts the round below its target
+    weight: IntArray  # placement weight: rules.priority_weight for priority students, else 1
+    pinned: list[tuple[int, int]]
+    ranked: dict[int, dict[int, int]]  # student -> offer -> rank, for every ranked offer
+    _clash_cache: dict[tuple[int, int], bool] = field(default_factory=dict)
+
+    @property
+    def n_students(self) -> int:
+        return len(self.students)
+
+    @property
+    def n_arcs(self) -> int:
+        return len(self.arc_student)
+
+    def arcs_of(self, s: int) -> range:
+        """Candidate arcs of student s: build_problem emits them in student order."""
+        lo = int(np.searchsorted(self.arc_student, s, side="left"))
+        hi = int(np.searchsorted(self.arc_student, s, side="right"))
+        return range(lo, hi)
+
+    def clash(self, a: int, b: int) -> bool:
+        """Do offers a and b have overlapping sessions? Cached: popular pairs repeat."""
+        key = (a, b) if a < b else (b, a)
+        hit = self._clash_cache.get(key)
+        if hit is None:
+            hit = self.offers[a].clashes_with(self.offers[b])
+            self._clash_cache[key] = hit
+        return hit
+
+    def clash_pairs(self) -> list[tuple[int, int]]:
+        """Pairs of candidate arcs of one student, in different groups, that clash."""
+        by_student: dict[int, list[int]] = {}
+        for arc, s in enumerate(self.arc_student.tolist()):
+            by_student.setdefault(s, []).append(arc)
+        group = self.arc_group.tolist()
+        offer = self.arc_offer.tolist()
+        pairs = []
+        for arcs in by_student.values():
+            for i, a in enumerate(arcs):
+                for b in arcs[i + 1 :]:
+                    if group[a] != group[b] and self.clash(offer[a], offer[b]):
+                        pairs.append((a, b))
+        return pairs
+
+
+Progress = Callable[[str, float], None]
+
+
+def _noop(stage: str, fraction: float) -> None:
+    return None
+
+
+def build_problem(instance: Instance, seed: int = 0, progress: Progress = _noop) -> Problem:
+    students = instance.students
+    offers = instance.offers
+    rules = instance.rules
+    s_index = {s.student_id: i for i, s in enumerate(students)}
+    o_index = {o.offer_id: i for i, o in enumerate(offers)}
+    group_of = {g: i for i, g in enumerate(GROUPS)}
+    offer_group = np.array([group_of[o.kind.group] for o in offers], dtype=np.int64)
+    capacity = np.array([o.capacity for o in offers], dtype=np.int64)
+    n = len(students)
+
+    has_l1 = np.array([st.has_attended(OfferKind.WORKPLACE_L1) for st in students], dtype=np.bool_)
+    has_l23 = np.array(
+        [st.has_attended(OfferKind.WORKPLACE_L2, OfferKind.WORKPLACE_L3) for st in students],
+        dtype=np.bool_,
+    )
+    complete_before: dict[str, int] = {}
+    size: dict[str, int] = {}
+    for i, st in enumerate(students):
+        size[st.school_id] = size.get(st.school_id, 0) + 1
+        complete_before[st.school_id] = complete_before.get(st.school_id, 0) + int(
+            has_l1[i] and has_l23[i]
+        )
+    below = {
+        school: 100.0 * complete_before[school] / size[school] < rules.target_for(school)
+        for school in size
+    }
+    below_target = np.array([below[st.school_id] for st in students], dtype=np.bool_)
+    weight = np.array(
+        [rules.priority_weight if st.priority else 1 for st in students], dtype=np.int64
+    )
+
+    ranked: dict[int, dict[int, int]] = {}
+    for p in instance.preferences:
+        if p.ranked:
+            ranked[s_index[p.student_id]] = {o_index[o]: r for r, o in enumerate(p.ranked, 1)}
+
+    forbidden = {(s_index[p.student_id], o_index[p.offer_id]) for p in instance.forbidden}
+    group_filled = np.zeros((n, len(GROUPS)), dtype=np.bool_)
+    pinned: list[tuple[int, int]] = []
+    pins_of: dict[int, list[int]] = {}
+    for pair in instance.pinned:
+        s, o = s_index[pair.student_id], o_index[pair.offer_id]
+        student, offer = students[s], offers[o]
+        reasons = ineligibility(student, offer)
+        if reasons:
+            raise Infeasible(
+                f"pinned: student {student.student_id} cannot take offer {offer.offer_id}: "
+                f"{reasons[0]}; remove the pin or fix the record",
+                record=student.student_id,
+            )
+        g = int(offer_group[o])
+        if group_filled[s, g]:
+            raise Infeasible(
+                f"pinned: student {student.student_id} is pinned to two {GROUPS[g].value} "
+                "offers; a student takes one per level group per round",
+                record=student.student_id,
+            )
+        for other in pins_of.get(s, []):
+            if offer.clashes_with(offers[other]):
+                raise Infeasible(
+                    f"pinned: student {student.student_id}'s offers {offers[other].offer_id} "
+                    f"and {offer.offer_id} overlap in time",
+                    record=student.student_id,
+                )
+        group_filled[s, g] = True
+        capacity[o] -= 1
+        if capacity[o] < 0:
+            raise Infeasible(
+                f"pinned: offer {offer.offer_id} has more pins than its {offer.capacity} places",
+                record=offer.offer_id,
+            )
+        pins_of.setdefault(s, []).append(o)
+        pinned.append((s, o))
+        if g == L1:
+            has_l1[s] = True
+        elif g == L23:
+            has_l23[s] = True
+
+    # Per-offer facts that do not depend on the student, computed once.
+    offer_ok = [insurance_problem(o) is None for o in offers]
+    plain = [ok and _no_prerequisites(o) for ok, o in zip(offer_ok, offers, strict=True)]
+    by_sector_group: dict[tuple[str, int], list[int]] = {}
+    for o, offer in enumerate(offers):
+        by_sector_group.setdefault((offer.sector.value, int(offer_group[o])), []).append(o)
+
+    a_s: list[int] = []
+    a_o: list[int] = []
+    a_r: list[int] = []
+
+    def consider(s: int, o: int, rank: int) -> bool:
+        if capacity[o] <= 0 or (s, o) in forbidden or group_filled[s, offer_group[o]]:
+            return False
+        if not offer_ok[o]:
+            return False
+        student, offer = students[s], offers[o]
+        if plain[o]:
+            if offer.kind != OfferKind.FE_INTERACTION and not student.parental_consent:
+                return False
+        elif ineligibility(student, offer):
+            return False
+        pins = pins_of.get(s)
+        if pins and any(offer.clashes_with(offers[p]) for p in pins):
+            return False
+        a_s.append(s)
+        a_o.append(o)
+        a_r.append(rank)
+        return True
+
+    step = max(1, n // 50)
+    for s, student in enumerate(students):
+        if s % step == 0:
+            progress("eligibility", s / max(n, 1))
+        prefs = ranked.get(s)
+        if prefs:
+            for o, r in prefs.items():
+                consider(s, o, r)
+        elif rules.fill_unranked and student.interests:
+            _interest_candidates(s, student, seed, offer_group, by_sector_group, consider)
+    progress("eligibility", 1.0)
+
+    arc_student = np.array(a_s, dtype=np.int64)
+    arc_offer = np.array(a_o, dtype=np.int64)
+    arc_rank = np.array(a_r, dtype=np.int64)
+    cost_table = np.array(
+        [rules.rank_cost(None)] + [rules.rank_cost(r) for r in range(1, rules.max_ranks + 1)],
+        dtype=np.int64,
+    )
+    if len(cost_table) and cost_table.min() < 0:  # defensive: schemas bound it already
+        raise InvalidInstance("rules.rank_costs: costs must be non-negative")
+    return Problem(
+        instance=instance,
+        students=students,
+        offers=offers,
+        student_index=s_index,
+        offer_index=o_index,
+        offer_group=offer_group,
+        capacity=capacity,
+        arc_student=arc_student,
+        arc_offer=arc_offer,
+        arc_group=offer_group[arc_offer] if len(arc_offer) else np.zeros(0, dtype=np.int64),
+        arc_rank=arc_rank,
+        arc_cost=cost_table[arc_rank] if len(arc_rank) else np.zeros(0, dtype=np.int64),
+        has_l1=has_l1,
+        has_l23=has_l23,
+        group_filled=group_filled,
+        below_target=below_target,
+        weight=weight,
+        pinned=pinned,
+        ranked=ranked,
+    )
+
+
+def _interest_candidates(
+    s: int,
+    student: Student,
+    seed: int,
+    offer_group: IntArray,
+    by_sector_group: dict[tuple[str, int], list[int]],
+    consider: Callable[[int, int, int], bool],
+) -> None:
+    """A student who ranked nothing gets a few eligible offers in their interest sectors.
+
+    The sample is drawn with a generator seeded by (round seed, student id), so it is the
+    same on every run and every machine.
+    """
+    rng = random.Random(f"{seed}:{student.student_id}")
+    for g in range(len(GROUPS)):
+        sectors = dict.fromkeys(student.interests)
+        pool = [o for sector in sectors for o in by_sector_group.get((sector.value, g), [])]
+        if not pool:
+            continue
+        taken = 0
+        for o in rng.sample(pool, min(len(pool), 4 * INTEREST_CANDIDATES_PER_GROUP)):
+            if consider(s, o, UNRANKED):
+                taken += 1
+                if taken == INTEREST_CANDIDATES_PER_GROUP:
+                    break
+
+
+def _no_prerequisites(offer: Offer) -> bool:
+    p = offer.prerequisites
+    return (
+        not p.required_subjects and p.min_form is None and p.min_age is None and p.max_band is None
+    )

@@ -1,0 +1,77 @@
+"""Each eligibility rule: the pair is not allocated, and the explanation says why."""
+
+import datetime as dt
+
+from schemas import Form, OfferKind
+from tests.factories import instance, offer, prefs, student
+from tests.matching.helpers import allocated, reasons, run
+
+
+def test_a_student_missing_a_required_subject_is_not_allocated() -> None:
+    o = offer(prerequisites={"required_subjects": frozenset({"physics"})})
+    r = run(instance([student()], [o], [prefs("s1", "o1")]))
+    assert allocated(r) == set()
+    assert "missing subject physics for offer o1" in reasons(r, "s1")
+
+
+def test_a_student_below_the_minimum_form_is_not_allocated() -> None:
+    o = offer(prerequisites={"min_form": Form.S6})
+    r = run(instance([student(form=Form.S5)], [o], [prefs("s1", "o1")]))
+    assert allocated(r) == set()
+    assert "for S6 and above; student is S5" in reasons(r, "s1")
+
+
+def test_a_student_under_the_minimum_age_on_the_first_day_is_not_allocated() -> None:
+    o = offer(prerequisites={"min_age": 17})  # first day 2027-03-01
+    young = student(date_of_birth=dt.date(2010, 3, 2))  # 16 on that day, 17 the next
+    r = run(instance([young], [o], [prefs("s1", "o1")]))
+    assert allocated(r) == set()
+    assert "needs age 17 on 2027-03-01; student will be 16" in reasons(r, "s1")
+
+
+def test_a_student_of_a_weaker_academic_band_is_not_allocated() -> None:
+    o = offer(prerequisites={"max_band": 1})
+    r = run(instance([student(academic_band=2)], [o], [prefs("s1", "o1")]))
+    assert allocated(r) == set()
+    assert "band 1 or better; student is band 2" in reasons(r, "s1")
+
+
+def test_a_student_with_no_band_on_record_does_not_meet_a_band_prerequisite() -> None:
+    o = offer(prerequisites={"max_band": 2})
+    r = run(instance([student(academic_band=None)], [o], [prefs("s1", "o1")]))
+    assert allocated(r) == set()
+    assert "band unknown" in reasons(r, "s1")
+
+
+def test_a_student_without_parental_consent_is_not_sent_off_site() -> None:
+    r = run(instance([student(parental_consent=False)], [offer()], [prefs("s1", "o1")]))
+    assert allocated(r) == set()
+    assert "no parental consent" in reasons(r, "s1")
+
+
+def test_a_student_without_parental_consent_may_attend_a_talk_in_school() -> None:
+    talk = offer(kind=OfferKind.FE_INTERACTION)
+    r = run(instance([student(parental_consent=False)], [talk], [prefs("s1", "o1")]))
+    assert allocated(r) == {("s1", "o1")}
+
+
+def test_an_l2_offer_whose_insurance_expires_before_a_session_is_not_allocated() -> None:
+    base = offer(kind=OfferKind.WORKPLACE_L2)
+    assert base.insurance is not None
+    short = base.insurance.model_copy(update={"expires": dt.date(2027, 2, 28)})
+    o = offer(kind=OfferKind.WORKPLACE_L2, insurance=short)
+    r = run(instance([student()], [o], [prefs("s1", "o1")]))
+    assert allocated(r) == set()
+    assert "expires 2027-02-28, before the session on 2027-03-01" in reasons(r, "s1")
+
+
+def test_an_l3_offer_without_insurance_is_not_allocated() -> None:
+    o = offer(kind=OfferKind.WORKPLACE_L3, insurance=None)
+    r = run(instance([student()], [o], [prefs("s1", "o1")]))
+    assert allocated(r) == set()
+    assert "no insurance cover on record" in reasons(r, "s1")
+
+
+def test_an_l1_visit_needs_no_insurance() -> None:
+    r = run(instance([student()], [offer(insurance=None)], [prefs("s1", "o1")]))
+    assert allocated(r) == {("s1", "o1")}

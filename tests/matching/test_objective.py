@@ -1,0 +1,128 @@
+"""The lexicographic objective, one level at a time, and the explanations it produces."""
+
+import datetime as dt
+
+from schemas import AttendedEncounter, OfferKind, Sector
+from tests.factories import DAY, instance, offer, prefs, session, student
+from tests.matching.helpers import allocated, reasons, run, same
+
+L1, L2 = OfferKind.WORKPLACE_L1, OfferKind.WORKPLACE_L2
+TUESDAY = DAY + dt.timedelta(days=1)
+
+
+def test_completing_the_benchmark_8_pair_beats_a_better_rank() -> None:
+    # s1 ranks the only L2 place first; s2 ranks it second but has the L1 to pair it with.
+    visit = offer("v", L1, capacity=1, sessions=(session(TUESDAY),))
+    tasting = offer("t", L2, capacity=1)
+    inst = instance(
+        [student("s1"), student("s2")],
+        [visit, tasting],
+        [prefs("s1", "t"), prefs("s2", "v", "t")],
+    )
+    r = run(inst)
+    assert allocated(r) == {("s2", "v"), ("s2", "t")}
+    assert r.metrics.b8_completed == 1
+    assert "ranked it lower, for whom it completes the Benchmark 8 pair" in reasons(r, "s1")
+
+
+def test_an_l1_attended_before_the_round_counts_towards_the_pair() -> None:
+    before = (AttendedEncounter(kind=L1, date=dt.date(2026, 11, 2)),)
+    inst = instance(
+        [student("s1"), student("s2", attended=before)],
+        [offer("t", L2, capacity=1)],
+        [prefs("s1", "t"), prefs("s2", "t")],
+    )
+    r = run(inst)
+    assert allocated(r) == {("s2", "t")}
+    assert r.metrics.b8_completed == 1
+
+
+def test_a_school_below_its_target_is_raised_first() -> None:
+    done = (
+        AttendedEncounter(kind=L1, date=dt.date(2026, 11, 2)),
+        AttendedEncounter(kind=L2, date=dt.date(2026, 12, 22)),
+    )
+    half = dict(attended=(AttendedEncounter(kind=L1, date=dt.date(2026, 11, 2)),))
+    students = [
+        student("a1", school_id="ahead", **half),
+        student("a2", school_id="ahead", attended=done),
+        student("b1", school_id="behind", **half),
+        student("b2", school_id="behind"),
+    ]
+    inst = instance(
+        students,
+        [offer("t", L2, capacity=1)],
+        [prefs("a1", "t"), prefs("b1", "t")],
+        school_targets={"ahead": 50.0, "behind": 50.0},
+    )
+    r = run(inst)
+    assert allocated(r) == {("b1", "t")}  # "ahead" already meets its 50 % target
+
+
+def test_more_placements_beat_better_ranks() -> None:
+    a = offer("a", capacity=1)
+    b = offer("b", capacity=1)
+    inst = instance(
+        [student("s1"), student("s2")], [a, b], [prefs("s1", "a"), prefs("s2", "a", "b")]
+    )
+    r = run(inst)
+    assert allocated(r) == {("s1", "a"), ("s2", "b")}
+
+
+def test_better_ranks_win_when_placements_are_equal() -> None:
+    a = offer("a", capacity=1)
+    b = offer("b", capacity=1)
+    inst = instance(
+        [student("s1"), student("s2")], [a, b], [prefs("s1", "a", "b"), prefs("s2", "b", "a")]
+    )
+    assert allocated(run(inst)) == {("s1", "a"), ("s2", "b")}
+
+
+def test_a_priority_student_wins_the_last_place() -> None:
+    inst = instance(
+        [student("s1"), student("s2", priority=True)],
+        [offer(capacity=1)],
+        [prefs("s1", "o1"), prefs("s2", "o1")],
+    )
+    assert allocated(run(inst)) == {("s2", "o1")}
+
+
+def test_a_student_who_ranked_nothing_is_placed_by_their_interests() -> None:
+    health = offer("h", sector=Sector.HEALTHCARE)
+    media = offer("m", sector=Sector.CREATIVE_MEDIA, sessions=(session(TUESDAY),))
+    r = run(instance([student(interests=(Sector.CREATIVE_MEDIA,))], [health, media]))
+    assert allocated(r) == {("s1", "m")}
+    assert r.allocations[0].rank is None
+
+
+def test_a_student_who_ranked_something_is_not_given_offers_they_did_not_rank() -> None:
+    a = offer("a", capacity=1)
+    b = offer("b", capacity=1, sessions=(session(TUESDAY),))
+    inst = instance([student("s1"), student("s2")], [a, b], [prefs("s1", "a"), prefs("s2", "a")])
+    assert len(allocated(run(inst))) == 1
+
+
+def test_a_full_offer_is_explained_by_who_ranked_it_higher() -> None:
+    a = offer("a", capacity=1)
+    inst = instance([student("s1"), student("s2")], [a], [prefs("s1", "a"), prefs("s2", "a")])
+    r = run(inst, seed=3)
+    loser = ({"s1", "s2"} - {s for s, _ in allocated(r)}).pop()
+    assert "capacity of a (1 places) taken: 0 by students who ranked it higher" in reasons(r, loser)
+    assert r.unmatched[0].student_id == loser
+
+
+def test_the_same_seed_gives_the_same_allocation_and_seeds_break_ties() -> None:
+    students = [student(f"s{i}") for i in range(6)]
+    inst = instance(students, [offer(capacity=3)], [prefs(f"s{i}", "o1") for i in range(6)])
+    runs = {seed: run(inst, seed=seed) for seed in range(6)}
+    assert all(same(run(inst, seed=s), r) for s, r in runs.items())
+    assert len({frozenset(allocated(r)) for r in runs.values()}) > 1
+
+
+def test_stable_mode_gives_the_place_to_the_better_lottery_number_among_equal_ranks() -> None:
+    inst = instance(
+        [student("s1"), student("s2")], [offer(capacity=1)], [prefs("s1", "o1"), prefs("s2", "o1")]
+    )
+    r = run(inst, mode="stable")
+    loser = ({"s1", "s2"} - {s for s, _ in allocated(r)}).pop()
+    assert "better lottery number" in reasons(r, loser)
