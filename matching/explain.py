@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 
-from matching.eligibility import ineligibility
 from matching.problem import Problem
 from schemas import Allocation, Explanation, Reason, ReasonCode
 
@@ -22,7 +21,6 @@ class Explainer:
             self.by_student[a.student_id].append(a)
             ranks[a.offer_id].append(a.rank if a.rank is not None else _UNRANKED)
         self.holder_ranks = {o: sorted(r) for o, r in ranks.items()}
-        self.forbidden = {(p.student_id, p.offer_id) for p in problem.instance.forbidden}
 
     def explain(self, s: int) -> Explanation | None:
         """None when the student got their first choice (or ranked nothing and was placed)."""
@@ -57,17 +55,11 @@ class Explainer:
 
     def _reason(self, s: int, o: int, rank: int, own: list[Allocation]) -> Reason:
         p = self.problem
-        student, offer = p.students[s], p.offers[o]
+        offer = p.offers[o]
         oid = offer.offer_id
-        if (student.student_id, oid) in self.forbidden:
-            return Reason(
-                code=ReasonCode.FORBIDDEN,
-                offer_id=oid,
-                message=f"the careers team excluded offer {oid} for this student",
-            )
-        problems = ineligibility(student, offer)
-        if problems:
-            return Reason(code=ReasonCode.INELIGIBLE, offer_id=oid, message="; ".join(problems))
+        if (s, o) in p.rejected:
+            code, message = p.rejected[(s, o)]
+            return Reason(code=code, offer_id=oid, message=message)
         for a in own:
             if a.group == offer.kind.group and (a.rank is None or a.rank < rank):
                 return Reason(

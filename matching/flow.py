@@ -1,6 +1,6 @@
 """Min-cost-flow relaxation: exact for everything but clashes between two allocations.
 
-Two kinds of network, each solved once per call:
+Two kinds of network, each solved on its own:
 
 * Benchmark 8 (L1 and L2/L3 together). Per student four nodes: r_in -> r_out carries the
   student's L1 side, o_in -> o_out their L2/L3 side, each capacity 1. A flow path
@@ -12,8 +12,13 @@ Two kinds of network, each solved once per call:
 * Further education (one network per group): S -> offer -> student -> S circulations.
 
 Levels 2-4 become one integer cost with weights large enough that a higher level always
-dominates every possible change of the lower ones (see `_weights`), so the minimum-cost
-flow is the lexicographic optimum. Arc costs stay exact integers.
+dominates every possible change of the lower ones (see `weights`), so the minimum-cost flow is
+the lexicographic optimum. The weights are shared by all networks, so their costs add up to
+one scalar (`scalar`), which the Lagrangian certificate in `matching/lagrange.py` relies on.
+
+OR-Tools refuses an arc cost above int64_max / (2 * (nodes + 1)), and stops with
+BAD_COST_RANGE when node potentials drift that far during the solve; so weights are kept as
+small as the lexicographic argument allows.
 """
 
 from __future__ import annotations
@@ -24,76 +29,151 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from matching.errors import InvalidInstance, MatchingError
+from matching.objective import Objective
 from matching.problem import FE_INTERACTION, FE_VISIT, L1, L23, BoolArray, IntArray, Problem
 
 # OR-Tools' cost scaling multiplies costs by (nodes + 1); keep well inside int64.
 _COST_LIMIT = 2**62
+_TOO_LARGE = "round too large for exact lexicographic weights; split it into school clusters"
 
 NETWORKS: tuple[tuple[int, ...], ...] = ((L1, L23), (FE_VISIT,), (FE_INTERACTION,))
 
 
 @dataclass(frozen=True)
-class FlowSolution:
-    selected: BoolArray  # per candidate arc
-    max_pairs: int  # new Benchmark 8 pairs from the S-T flow (level 1, minus constants)
+class Weights:
+    placement: int  # per unit of placement weight (level 3), shared by every network
+    below_target: int  # per below-target pair (level 2) over all networks: the exact scalar
+    below_target_b8: int  # the same, enough inside the Benchmark 8 network alone
 
 
 @dataclass(frozen=True)
-class _Weights:
-    placement: int  # per unit of placement weight (level 3)
-    below_target: int  # per pair completed in a below-target school (level 2)
+class Network:
+    """A solved network. Its first len(arcs) arcs are the candidate arcs `arcs`, in order."""
+
+    arcs: IntArray
+    tails: IntArray
+    heads: IntArray
+    caps: IntArray
+    costs: IntArray
+    flows: IntArray
+    n_nodes: int
 
 
-def _weights(problem: Problem, arcs: IntArray, groups: tuple[int, ...]) -> _Weights:
-    """Weights that make the single cost lexicographic.
+@dataclass(frozen=True)
+class FlowSolution:
+    selected: BoolArray  # per candidate arc
+    max_pairs: int  # S-T flow of the Benchmark 8 network: new pairs (level 1 minus constants)
+    networks: dict[int, Network]
+
+
+def weights(problem: Problem) -> Weights:
+    """Weights that make one integer cost lexicographic over levels 2-4.
 
     With P student-group slots that have a candidate, any allocation's level-4 cost lies in
     [0, P * max_cost], so a placement weight above that outranks every rank trade-off; the
     below-target weight likewise exceeds the largest possible level-3 + level-4 change.
+    Level 2 lives in the Benchmark 8 network only, so its flow needs a weight that outweighs
+    that network's own lower levels (`below_target_b8`); the scalar that compares whole
+    allocations (`scalar`) uses the larger, global one. Python integers: no overflow there.
     """
-    if len(arcs) == 0:
-        return _Weights(1, 1)
-    max_cost = int(problem.arc_cost[arcs].max())
-    slots = np.unique(problem.arc_student[arcs] * 4 + problem.arc_group[arcs])
-    n_slots = len(slots)
-    placement = n_slots * max_cost + 1
-    slot_weight = int(problem.weight[slots // 4].sum())
-    below = placement * slot_weight + n_slots * max_cost + 1 if L23 in groups else 0
-    return _Weights(placement, below)
+    if problem.n_arcs == 0:
+        return Weights(1, 1, 1)
+    max_cost = int(problem.arc_cost.max())
+    slots = np.unique(problem.arc_student * 4 + problem.arc_group)
+    placement = len(slots) * max_cost + 1
+    b8 = slots[np.isin(slots % 4, (L1, L23))]
+    return Weights(
+        placement,
+        placement * int(problem.weight[slots // 4].sum()) + len(slots) * max_cost + 1,
+        placement * int(problem.weight[b8 // 4].sum()) + len(b8) * max_cost + 1,
+    )
+
+
+def scalar(w: Weights, value: Objective) -> int:
+    """Levels 2-4 as the one number the flows optimise (level 1 is the max flow)."""
+    return w.below_target * value[1] + w.placement * value[2] + value[3]
 
 
 def solve_relaxation(
-    problem: Problem, forbid: BoolArray, seed: int, networks: tuple[int, ...] = (0, 1, 2)
+    problem: Problem,
+    forbid: BoolArray | None,
+    seed: int,
+    networks: tuple[int, ...] = (0, 1, 2),
+    penalty: IntArray | None = None,
+    scale: int = 1,
 ) -> FlowSolution:
-    """Solve the chosen networks; `forbid` masks candidate arcs out."""
+    """Solve the chosen networks. `forbid` masks candidate arcs out; `penalty` adds cost.
+
+    `scale` multiplies every objective cost (not the penalty), so penalties can fall between
+    two whole objective units.
+    """
+    w = weights(problem)
+    b8 = w.below_target_b8 * scale
+    if penalty is not None:
+        # A penalised flow must maximise the exact Lagrangian (matching/lagrange.py). With the
+        # global weight its cost is that Lagrangian; with a smaller weight that still outweighs
+        # every lower level and penalty it maximises level 2 first, which is as good. Take the
+        # smaller of the two: costs must stay small for OR-Tools.
+        b8 = min(w.below_target * scale, b8 + int(np.abs(penalty).sum()))
+    w = Weights(w.placement * scale, w.below_target * scale, b8)
+    if forbid is None:
+        forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
+    extra = penalty if penalty is not None else np.zeros(problem.n_arcs, dtype=np.int64)
     selected = np.zeros(problem.n_arcs, dtype=np.bool_)
     max_pairs = 0
+    solved: dict[int, Network] = {}
     for k in networks:
-        groups = NETWORKS[k]
-        arcs = np.flatnonzero(np.isin(problem.arc_group, groups) & ~forbid)
+        arcs = np.flatnonzero(np.isin(problem.arc_group, NETWORKS[k]) & ~forbid)
+        arcs = np.random.default_rng(seed + k).permutation(arcs)  # the seeded tie-break
         if k == 0:
-            chosen, max_pairs = _solve_b8(problem, arcs, seed)
+            net, max_pairs = _solve_b8(problem, arcs, w, extra, scale)
         else:
-            chosen = _solve_single(problem, arcs, seed + k)
-        selected[chosen] = True
-    return FlowSolution(selected, max_pairs)
+            net = _solve_single(problem, arcs, w, extra, scale)
+        solved[k] = net
+        selected[net.arcs[net.flows[: len(net.arcs)] > 0]] = True
+    return FlowSolution(selected, max_pairs, solved)
 
 
-def _shuffled(arcs: IntArray, seed: int) -> IntArray:
-    """The seeded tie-break: arc order decides between equal-cost optima, deterministically."""
-    return np.random.default_rng(seed).permutation(arcs)
+def _arc_costs(
+    problem: Problem, arcs: IntArray, w: Weights, extra: IntArray, scale: int
+) -> IntArray:
+    costs: IntArray = (
+        scale * problem.arc_cost[arcs] - w.placement * problem.weight[problem.arc_student[arcs]]
+    ) + extra[arcs]
+    return costs
 
 
-def _check_costs(costs: IntArray, n_nodes: int) -> None:
+def _run(
+    tails: IntArray,
+    heads: IntArray,
+    caps: IntArray,
+    costs: IntArray,
+    n_nodes: int,
+    supply: int,
+    what: str,
+) -> tuple[min_cost_flow.SimpleMinCostFlow, IntArray]:
     if len(costs) and int(np.abs(costs).max()) * (n_nodes + 1) >= _COST_LIMIT:
-        raise InvalidInstance(
-            "round too large for exact lexicographic weights; split it into school clusters"
-        )
+        raise InvalidInstance(_TOO_LARGE)
+    mcf = min_cost_flow.SimpleMinCostFlow()
+    if len(tails):
+        mcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    if supply:
+        mcf.set_node_supply(0, supply)
+        mcf.set_node_supply(1, -supply)
+        status = mcf.solve_max_flow_with_min_cost()
+    else:
+        status = mcf.solve()
+    if status == mcf.BAD_COST_RANGE:
+        raise InvalidInstance(_TOO_LARGE)
+    if status != mcf.OPTIMAL:
+        raise MatchingError(f"min-cost flow ({what}) ended with status {status!r}")
+    flows: IntArray = mcf.flows(np.arange(len(tails), dtype=np.int64)).astype(np.int64)
+    return mcf, flows
 
 
-def _solve_b8(problem: Problem, arcs: IntArray, seed: int) -> tuple[IntArray, int]:
-    arcs = _shuffled(arcs, seed)
-    w = _weights(problem, arcs, (L1, L23))
+def _solve_b8(
+    problem: Problem, arcs: IntArray, w: Weights, extra: IntArray, scale: int
+) -> tuple[Network, int]:
     n_off = len(problem.offers)
     n = problem.n_students
     source, sink, off0, stu0 = 0, 1, 2, 2 + n_off
@@ -103,7 +183,6 @@ def _solve_b8(problem: Problem, arcs: IntArray, seed: int) -> tuple[IntArray, in
     s_arc = problem.arc_student[arcs]
     o_arc = problem.arc_offer[arcs]
     is_l1 = problem.arc_group[arcs] == L1
-    arc_cost = problem.arc_cost[arcs] - w.placement * problem.weight[s_arc]
 
     offers = np.arange(n_off, dtype=np.int64)
     l1_off = offers[problem.offer_group == L1]
@@ -120,7 +199,7 @@ def _solve_b8(problem: Problem, arcs: IntArray, seed: int) -> tuple[IntArray, in
             np.where(is_l1, off0 + o_arc, o_out[s_arc]),
             np.where(is_l1, r_in[s_arc], off0 + o_arc),
             np.ones(len(arcs), dtype=np.int64),
-            arc_cost,
+            _arc_costs(problem, arcs, w, extra, scale),
         ),
         (np.full(len(l1_off), source), off0 + l1_off, problem.capacity[l1_off], 0 * l1_off),
         (off0 + l23_off, np.full(len(l23_off), sink), problem.capacity[l23_off], 0 * l23_off),
@@ -130,7 +209,7 @@ def _solve_b8(problem: Problem, arcs: IntArray, seed: int) -> tuple[IntArray, in
             r_out[pair_ok],
             o_in[pair_ok],
             ones[pair_ok],
-            -w.below_target * problem.below_target[pair_ok].astype(np.int64),
+            -w.below_target_b8 * problem.below_target[pair_ok].astype(np.int64),
         ),
         (r_out, np.full(n, source), ones, 0 * ones),
         (np.full(n, sink), o_in, ones, 0 * ones),
@@ -139,23 +218,13 @@ def _solve_b8(problem: Problem, arcs: IntArray, seed: int) -> tuple[IntArray, in
     ]
     tails, heads, caps, costs = (np.concatenate([p[i] for p in parts]) for i in range(4))
     n_nodes = stu0 + 4 * n
-    _check_costs(costs, n_nodes)
-    mcf = min_cost_flow.SimpleMinCostFlow()
-    mcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    mcf.set_node_supply(source, n)
-    mcf.set_node_supply(sink, -n)
-    status = mcf.solve_max_flow_with_min_cost()
-    if status != mcf.OPTIMAL:
-        raise MatchingError(f"min-cost flow (Benchmark 8) ended with status {status!r}")
-    flows = mcf.flows(np.arange(len(arcs), dtype=np.int64))
-    return arcs[flows > 0], int(mcf.maximum_flow())
+    mcf, flows = _run(tails, heads, caps, costs, n_nodes, n, "Benchmark 8")
+    return Network(arcs, tails, heads, caps, costs, flows, n_nodes), int(mcf.maximum_flow())
 
 
-def _solve_single(problem: Problem, arcs: IntArray, seed: int) -> IntArray:
-    if len(arcs) == 0:
-        return arcs
-    arcs = _shuffled(arcs, seed)
-    w = _weights(problem, arcs, ())
+def _solve_single(
+    problem: Problem, arcs: IntArray, w: Weights, extra: IntArray, scale: int
+) -> Network:
     n_off = len(problem.offers)
     off0, stu0 = 1, 1 + n_off  # node 0 is the source
     s_arc = problem.arc_student[arcs]
@@ -167,18 +236,8 @@ def _solve_single(problem: Problem, arcs: IntArray, seed: int) -> IntArray:
     caps = np.concatenate(
         [np.ones(len(arcs), np.int64), problem.capacity[offers], np.ones(len(students), np.int64)]
     )
-    costs = np.concatenate(
-        [
-            problem.arc_cost[arcs] - w.placement * problem.weight[s_arc],
-            np.zeros(len(offers) + len(students), np.int64),
-        ]
-    )
-    _check_costs(costs, stu0 + problem.n_students)
-    mcf = min_cost_flow.SimpleMinCostFlow()
-    mcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    status = mcf.solve()
-    if status != mcf.OPTIMAL:
-        raise MatchingError(f"min-cost flow (further education) ended with status {status!r}")
-    flows = mcf.flows(np.arange(len(arcs), dtype=np.int64))
-    chosen: IntArray = arcs[flows > 0]
-    return chosen
+    zeros = np.zeros(len(offers) + len(students), np.int64)
+    costs = np.concatenate([_arc_costs(problem, arcs, w, extra, scale), zeros])
+    n_nodes = stu0 + problem.n_students
+    _, flows = _run(tails, heads, caps, costs, n_nodes, 0, "further education")
+    return Network(arcs, tails, heads, caps, costs, flows, n_nodes)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from matching.eligibility import ineligibility, insurance_problem
 from matching.errors import Infeasible, InvalidInstance
-from schemas import Instance, LevelGroup, Offer, OfferKind, Student
+from schemas import Instance, LevelGroup, Offer, OfferKind, ReasonCode, Student
 
 GROUPS: tuple[LevelGroup, ...] = tuple(LevelGroup)
 L1, L23, FE_VISIT, FE_INTERACTION = range(4)
@@ -49,6 +49,7 @@ class Problem:
     weight: IntArray  # placement weight: rules.priority_weight for priority students, else 1
     pinned: list[tuple[int, int]]
     ranked: dict[int, dict[int, int]]  # student -> offer -> rank, for every ranked offer
+    rejected: dict[tuple[int, int], tuple[ReasonCode, str]]  # ranked pairs that are no arc
     _clash_cache: dict[tuple[int, int], bool] = field(default_factory=dict)
 
     @property
@@ -177,8 +178,7 @@ def build_problem(instance: Instance, seed: int = 0, progress: Progress = _noop)
             has_l23[s] = True
 
     # Per-offer facts that do not depend on the student, computed once.
-    offer_ok = [insurance_problem(o) is None for o in offers]
-    plain = [ok and _no_prerequisites(o) for ok, o in zip(offer_ok, offers, strict=True)]
+    plain = [insurance_problem(o) is None and _no_prerequisites(o) for o in offers]
     by_sector_group: dict[tuple[str, int], list[int]] = {}
     for o, offer in enumerate(offers):
         by_sector_group.setdefault((offer.sector.value, int(offer_group[o])), []).append(o)
@@ -187,24 +187,37 @@ def build_problem(instance: Instance, seed: int = 0, progress: Progress = _noop)
     a_o: list[int] = []
     a_r: list[int] = []
 
+    rejected: dict[tuple[int, int], tuple[ReasonCode, str]] = {}
+
     def consider(s: int, o: int, rank: int) -> bool:
-        if capacity[o] <= 0 or (s, o) in forbidden or group_filled[s, offer_group[o]]:
-            return False
-        if not offer_ok[o]:
-            return False
+        why = _why_not(s, o)
+        if why is None:
+            a_s.append(s)
+            a_o.append(o)
+            a_r.append(rank)
+            return True
+        if rank != UNRANKED:
+            rejected[(s, o)] = why
+        return False
+
+    def _why_not(s: int, o: int) -> tuple[ReasonCode, str] | None:
         student, offer = students[s], offers[o]
+        if (s, o) in forbidden:
+            return ReasonCode.FORBIDDEN, f"the careers team excluded offer {offer.offer_id}"
         if plain[o]:
             if offer.kind != OfferKind.FE_INTERACTION and not student.parental_consent:
-                return False
-        elif ineligibility(student, offer):
-            return False
-        pins = pins_of.get(s)
-        if pins and any(offer.clashes_with(offers[p]) for p in pins):
-            return False
-        a_s.append(s)
-        a_o.append(o)
-        a_r.append(rank)
-        return True
+                return ReasonCode.INELIGIBLE, "; ".join(ineligibility(student, offer))
+        elif problems := ineligibility(student, offer):
+            return ReasonCode.INELIGIBLE, "; ".join(problems)
+        if group_filled[s, offer_group[o]]:
+            return ReasonCode.GROUP_TAKEN, "pinned to another offer in the same level group"
+        for pin in pins_of.get(s, []):
+            if offer.clashes_with(offers[pin]):
+                other = offers[pin].offer_id
+                return ReasonCode.CLASH, f"offer {offer.offer_id} overlaps pinned offer {other}"
+        if capacity[o] <= 0:
+            return ReasonCode.FULL, f"every place of offer {offer.offer_id} went to pinned students"
+        return None
 
     step = max(1, n // 50)
     for s, student in enumerate(students):
@@ -247,6 +260,7 @@ def build_problem(instance: Instance, seed: int = 0, progress: Progress = _noop)
         weight=weight,
         pinned=pinned,
         ranked=ranked,
+        rejected=rejected,
     )
 
 

@@ -7,9 +7,10 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from matching.clashes import selected_pairs
 from matching.explain import Explainer
 from matching.objective import objective
-from matching.optimal import Outcome, selected_pairs, solve_optimal
+from matching.optimal import Outcome, solve_optimal
 from matching.problem import L1, L23, Problem, Progress, _noop, build_problem
 from matching.stable import solve_stable
 from matching.validate import validate_result

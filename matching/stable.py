@@ -12,7 +12,7 @@ import heapq
 
 import numpy as np
 
-from matching.optimal import KEEP_ORDER
+from matching.clashes import KEEP_ORDER
 from matching.problem import BoolArray, IntArray, Problem
 
 

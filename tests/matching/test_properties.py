@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matching import validate_result
+from matching.clashes import selected_pairs
 from matching.metrics import blocking_pairs
-from matching.optimal import selected_pairs
 from matching.problem import build_problem
 from matching.stable import solve_stable
 from tests.factories import random_instance
