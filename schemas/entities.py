@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from schemas.common import ELECTIVES, District, Form, Frozen, Id, OfferKind, Period, Sector
 
@@ -24,6 +24,11 @@ def _check_electives(values: frozenset[str]) -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown HKDSE elective(s) {unknown}; known: {', '.join(ELECTIVES)}")
     return values
+
+
+def _sorted(values: frozenset[str]) -> list[str]:
+    """A set's iteration order changes with PYTHONHASHSEED: sort it so JSON is reproducible."""
+    return sorted(values)
 
 
 class AttendedEncounter(Frozen):
@@ -48,6 +53,7 @@ class Student(Frozen):
     name: str | None = None
 
     _v_subjects = field_validator("subjects")(_check_electives)
+    _s_subjects = field_serializer("subjects", when_used="json")(_sorted)
 
     def age_on(self, day: dt.date) -> int:
         years = day.year - self.date_of_birth.year
@@ -108,6 +114,7 @@ class Prerequisites(Frozen):
     max_band: Annotated[int, Field(ge=1, le=3)] | None = None  # band 1 is strongest
 
     _v_subjects = field_validator("required_subjects")(_check_electives)
+    _s_subjects = field_serializer("required_subjects", when_used="json")(_sorted)
 
 
 class Offer(Frozen):
