@@ -1,0 +1,39 @@
+# Everything runs from the project's own virtualenv (.venv/bin/...): no activation needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+DEMO_STUDENT ?= stu-000042
+
+.PHONY: venv demo test lint bench clean distclean
+
+venv: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; an existing .venv is reused, never recreated.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+demo: venv
+	$(BIN)/placement generate --students 2000 --schools 8 --seed 1 -o build/demo-instance.json
+	$(BIN)/placement solve build/demo-instance.json -o build/demo-result.json
+	$(BIN)/placement explain build/demo-result.json $(DEMO_STUDENT)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: venv
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
