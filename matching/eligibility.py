@@ -54,11 +54,11 @@ def band(student: Student, offer: Offer) -> str | None:
 
 
 # A talk in school needs no consent; anything that takes a student off site does.
-_NEEDS_CONSENT = frozenset(OfferKind) - {OfferKind.FE_INTERACTION}
+NEEDS_CONSENT = frozenset(OfferKind) - {OfferKind.FE_INTERACTION}
 
 
 def consent(student: Student, offer: Offer) -> str | None:
-    if offer.kind in _NEEDS_CONSENT and not student.parental_consent:
+    if offer.kind in NEEDS_CONSENT and not student.parental_consent:
         return f"no parental consent on record for off-site offer {offer.offer_id}"
     return None
 

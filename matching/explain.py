@@ -71,8 +71,8 @@ class Explainer:
                     ),
                 )
         for a in own:
-            other = p.offers[p.offer_index[a.offer_id]]
-            if other.offer_id != oid and other.clashes_with(offer):
+            other = p.offer_index[a.offer_id]
+            if other != o and p.clash(other, o):
                 return Reason(
                     code=ReasonCode.CLASH,
                     offer_id=oid,

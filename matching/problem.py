@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from matching.eligibility import ineligibility, insurance_problem
+from matching.eligibility import NEEDS_CONSENT, ineligibility, insurance_problem
 from matching.errors import Infeasible, InvalidInstance
 from schemas import Instance, LevelGroup, Offer, OfferKind, ReasonCode, Student
+from schemas.common import ELECTIVES
 
 GROUPS: tuple[LevelGroup, ...] = tuple(LevelGroup)
 L1, L23, FE_VISIT, FE_INTERACTION = range(4)
@@ -219,17 +220,36 @@ def build_problem(instance: Instance, seed: int = 0, progress: Progress = _noop)
             return ReasonCode.FULL, f"every place of offer {offer.offer_id} went to pinned students"
         return None
 
-    step = max(1, n // 50)
-    for s, student in enumerate(students):
-        if s % step == 0:
-            progress("eligibility", s / max(n, 1))
-        prefs = ranked.get(s)
-        if prefs:
-            for o, r in prefs.items():
-                consider(s, o, r)
-        elif rules.fill_unranked and student.interests:
-            _interest_candidates(s, student, seed, offer_group, by_sector_group, consider)
+    # Ranked pairs: a vectorised test passes most of them at once; the rest go through the
+    # rules one by one, which also gives the reason an explanation will quote.
+    progress("eligibility", 0.0)
+    r_s, r_o, r_r = _ranked_pairs(ranked)
+    fast = _quick_eligible(students, offers, r_s, r_o) & (capacity[r_o] > 0)
+    fast &= ~group_filled[r_s, offer_group[r_o]]
+    if forbidden:
+        keys = np.array([s * len(offers) + o for s, o in forbidden], dtype=np.int64)
+        fast &= ~np.isin(r_s * len(offers) + r_o, keys)
+    if pins_of:
+        fast &= ~np.isin(r_s, np.array(list(pins_of), dtype=np.int64))
+    a_s.extend(r_s[fast].tolist())
+    a_o.extend(r_o[fast].tolist())
+    a_r.extend(r_r[fast].tolist())
+    slow = np.flatnonzero(~fast)
+    for i, (s, o, r) in enumerate(
+        zip(r_s[slow].tolist(), r_o[slow].tolist(), r_r[slow].tolist(), strict=True)
+    ):
+        if i % 10_000 == 0:
+            progress("eligibility", 0.5 * i / max(len(slow), 1))
+        consider(s, o, r)
+    if rules.fill_unranked:
+        for s, student in enumerate(students):
+            if s not in ranked and student.interests:
+                _interest_candidates(s, student, seed, offer_group, by_sector_group, consider)
     progress("eligibility", 1.0)
+    order = np.argsort(np.array(a_s, dtype=np.int64), kind="stable")  # arcs grouped by student
+    a_s = np.array(a_s, dtype=np.int64)[order].tolist()
+    a_o = np.array(a_o, dtype=np.int64)[order].tolist()
+    a_r = np.array(a_r, dtype=np.int64)[order].tolist()
 
     arc_student = np.array(a_s, dtype=np.int64)
     arc_offer = np.array(a_o, dtype=np.int64)
@@ -296,3 +316,73 @@ def _no_prerequisites(offer: Offer) -> bool:
     return (
         not p.required_subjects and p.min_form is None and p.min_age is None and p.max_band is None
     )
+
+
+def _ranked_pairs(ranked: dict[int, dict[int, int]]) -> tuple[IntArray, IntArray, IntArray]:
+    """(student, offer, rank) arrays of every ranked pair, students in order."""
+    s_list: list[int] = []
+    o_list: list[int] = []
+    r_list: list[int] = []
+    for s in sorted(ranked):
+        for o, r in ranked[s].items():
+            s_list.append(s)
+            o_list.append(o)
+            r_list.append(r)
+    return (
+        np.array(s_list, dtype=np.int64),
+        np.array(o_list, dtype=np.int64),
+        np.array(r_list, dtype=np.int64),
+    )
+
+
+_NO_BAND = 99  # an unknown band meets no band prerequisite; no prerequisite accepts any band
+
+
+def _quick_eligible(
+    students: tuple[Student, ...], offers: tuple[Offer, ...], s: IntArray, o: IntArray
+) -> BoolArray:
+    """The eligibility rules of matching/eligibility.py, vectorised over pairs (s[i], o[i]).
+
+    True means eligible; False means "ask the rules", which are the reference.
+    """
+    bit = {name: 1 << i for i, name in enumerate(ELECTIVES)}
+
+    def mask(subjects: frozenset[str]) -> int:
+        return sum(bit[x] for x in subjects)
+
+    subj = np.array([mask(st.subjects) for st in students], dtype=np.int64)
+    form = np.array([st.form.number for st in students], dtype=np.int64)
+    dob_y = np.array([st.date_of_birth.year for st in students], dtype=np.int64)
+    dob_md = np.array(
+        [st.date_of_birth.month * 100 + st.date_of_birth.day for st in students], dtype=np.int64
+    )
+    band = np.array(
+        [_NO_BAND if st.academic_band is None else st.academic_band for st in students],
+        dtype=np.int64,
+    )
+    consent = np.array([st.parental_consent for st in students], dtype=np.bool_)
+    req = np.array([mask(of.prerequisites.required_subjects) for of in offers], dtype=np.int64)
+    min_form = np.array(
+        [0 if (f := of.prerequisites.min_form) is None else f.number for of in offers],
+        dtype=np.int64,
+    )
+    min_age = np.array([of.prerequisites.min_age or 0 for of in offers], dtype=np.int64)
+    first = [of.first_day for of in offers]
+    fd_y = np.array([d.year for d in first], dtype=np.int64)
+    fd_md = np.array([d.month * 100 + d.day for d in first], dtype=np.int64)
+    max_band = np.array(
+        [_NO_BAND if (b := of.prerequisites.max_band) is None else b for of in offers],
+        dtype=np.int64,
+    )
+    needs_consent = np.array([of.kind in NEEDS_CONSENT for of in offers], dtype=np.bool_)
+    insured = np.array([insurance_problem(of) is None for of in offers], dtype=np.bool_)
+    age = fd_y[o] - dob_y[s] - (fd_md[o] < dob_md[s])
+    ok: BoolArray = (
+        ((req[o] & ~subj[s]) == 0)
+        & (form[s] >= min_form[o])
+        & (age >= min_age[o])
+        & ((max_band[o] == _NO_BAND) | (band[s] <= max_band[o]))
+        & (consent[s] | ~needs_consent[o])
+        & insured[o]
+    )
+    return ok

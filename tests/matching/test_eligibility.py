@@ -75,3 +75,21 @@ def test_an_l3_offer_without_insurance_is_not_allocated() -> None:
 def test_an_l1_visit_needs_no_insurance() -> None:
     r = run(instance([student()], [offer(insurance=None)], [prefs("s1", "o1")]))
     assert allocated(r) == {("s1", "o1")}
+
+
+def test_the_vectorised_eligibility_check_agrees_with_the_rules() -> None:
+    import numpy as np
+
+    from matching.eligibility import is_eligible
+    from matching.problem import _quick_eligible
+    from services.generator import generate
+
+    # Generated rounds carry every kind of prerequisite, ages, bands, consent and insurance.
+    inst = generate(students=400, schools=2, seed=4)
+    students, offers = inst.students, inst.offers
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, len(students), 20_000)
+    o = rng.integers(0, len(offers), 20_000)
+    rules = [is_eligible(students[i], offers[j]) for i, j in zip(s, o, strict=True)]
+    assert 0 < sum(rules) < len(rules)
+    assert _quick_eligible(students, offers, s, o).tolist() == rules
