@@ -6,7 +6,7 @@ import bisect
 from collections import defaultdict
 
 from matching.problem import Problem
-from schemas import Allocation, Explanation, Reason, ReasonCode
+from schemas import Allocation, Explanation, LevelGroup, Reason, ReasonCode
 
 _UNRANKED = 10_000
 
@@ -87,12 +87,12 @@ class Explainer:
             if same:
                 parts.append(f"{same} by students who ranked it at the same place")
             if lower:
-                why = (
-                    "with a better lottery number"
-                    if self.mode == "stable"
-                    else "for whom it completes the Benchmark 8 pair or raises a "
-                    "below-target school"
-                )
+                if self.mode == "stable":
+                    why = "with a better lottery number"
+                elif offer.kind.group in (LevelGroup.B8_L1, LevelGroup.B8_L23):
+                    why = "because that completes more Benchmark 8 pairs or places more students"
+                else:
+                    why = "because that places more students"
                 parts.append(f"{lower} by students who ranked it lower, {why}")
             code = (
                 ReasonCode.FULL

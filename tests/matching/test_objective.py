@@ -22,7 +22,7 @@ def test_completing_the_benchmark_8_pair_beats_a_better_rank() -> None:
     r = run(inst)
     assert allocated(r) == {("s2", "v"), ("s2", "t")}
     assert r.metrics.b8_completed == 1
-    assert "ranked it lower, for whom it completes the Benchmark 8 pair" in reasons(r, "s1")
+    assert "ranked it lower, because that completes more Benchmark 8 pairs" in reasons(r, "s1")
 
 
 def test_an_l1_attended_before_the_round_counts_towards_the_pair() -> None:
