@@ -1,0 +1,31 @@
+"""One settings object per process, read from the environment, with safe local defaults.
+
+Build it once at the entrypoint (`Settings()`) and pass it down; nothing else reads the
+environment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    # SQLite file for the embedded default; postgresql+psycopg://... in production.
+    database_url: str = "sqlite:///build/placement.db"
+    # Empty: start the embedded broker on loopback. Otherwise a comma-separated list.
+    kafka_bootstrap_servers: str = ""
+    topic_prefix: str = "placement."
+    topic_partitions: Annotated[int, Field(ge=1, le=1024)] = 4
+    topic_replication: Annotated[int, Field(ge=1, le=5)] = 1
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.kafka_bootstrap_servers.strip()
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
