@@ -32,6 +32,7 @@ from matching.problem import BoolArray, IntArray, Problem
 _MAX_ROUNDS = 10_000  # Bellman-Ford rounds; the residual graphs seen need a few dozen
 CERTIFICATE_ROUNDS = 6
 MAX_BRANCH_CLASHES = 3  # 2**3 branches at most
+_REPAIR_AT_MOST = 3  # penalised flows with more clashes only tighten the bound
 # Objective costs are doubled under penalties, so a price one unit above a removal cost sits
 # half an objective unit above it: ties are broken strictly, and the bound is floored back.
 _SCALE = 2
@@ -122,7 +123,10 @@ class _Certifier:
         if forbid is None:
             self.best_ub = min(self.best_ub, ub)
         candidate = sel
-        if find_clashes(problem, sel):
+        clashes = find_clashes(problem, sel)
+        if len(clashes) > _REPAIR_AT_MOST:
+            return ub  # too far from clash-free to be worth the re-solves a repair costs
+        if clashes:
             prefer = {pair: p.drop for pair, p in self.lam.items() if p.drop is not None}
             candidate, _ = repair(problem, sol, self.seed, self.penalty(), _SCALE, prefer, forbid)
         cand_value = objective(problem, selected_pairs(problem, candidate))
