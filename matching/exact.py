@@ -17,9 +17,10 @@ from matching.problem import L1, L23, BoolArray, Problem
 
 
 def solve_exact(
-    problem: Problem, hint: BoolArray, seed: int, time_limit_s: float
+    problem: Problem, hint: BoolArray, seed: int, deterministic_time: float
 ) -> BoolArray | None:
-    """The lexicographic optimum as an arc mask, or None if any level is not proven in time."""
+    """The lexicographic optimum as an arc mask, or None if a level is not proven within
+    `deterministic_time` (CP-SAT's machine-independent work measure, roughly seconds)."""
     model = cp_model.CpModel()
     n_arcs = problem.n_arcs
     x = [model.new_bool_var(f"x{a}") for a in range(n_arcs)]
@@ -75,7 +76,7 @@ def solve_exact(
         for a in range(n_arcs):
             model.add_hint(x[a], current[a])
         model.maximize(level)
-        solver.parameters.max_time_in_seconds = time_limit_s
+        solver.parameters.max_deterministic_time = deterministic_time
         status = solver.solve(model)
         if status != cp_model.OPTIMAL:
             return None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,17 +47,21 @@ class Certificate:
 
 
 def certify(
-    problem: Problem, root: FlowSolution, feasible: BoolArray, seed: int, time_limit_s: float
+    problem: Problem, root: FlowSolution, feasible: BoolArray, seed: int, effort: int
 ) -> Certificate:
-    """Tighten the bound and improve `feasible` until they meet, or the budget runs out."""
-    deadline = time.perf_counter() + time_limit_s
+    """Tighten the bound and improve `feasible` until they meet, or the budget runs out.
+
+    `effort` caps the node expansions of all shortest-path searches; with the fixed number
+    of rounds and branches, the work done, and so the result, is the same on every machine.
+    """
+    budget = _Budget(effort)
     cert = _Certifier(problem, root, feasible, seed)
     while not cert.done() and cert.rounds < CERTIFICATE_ROUNDS:
-        if time.perf_counter() > deadline or not cert.reprice(deadline):
+        if not cert.reprice(budget):
             break
         cert.evaluate(cert.solve(None))
-    if not cert.done():
-        cert.branch(deadline)
+    if not cert.done() and not budget.exhausted:
+        cert.branch()
     proven = cert.done()
     bound = cert.best_value if proven else (cert.root_value[0], *_decode(cert.w, cert.best_ub))
     method = f"Lagrangian certificate ({cert.rounds} rounds, {len(cert.lam)} clashes priced"
@@ -87,13 +90,13 @@ class _Certifier:
         v = self.best_value
         return v[0] == self.root_value[0] and scalar(self.w, v) >= self.best_ub
 
-    def reprice(self, deadline: float) -> bool:
+    def reprice(self, budget: _Budget) -> bool:
         """New multipliers from the current flow's duals; False when nothing moves."""
         self.rounds += 1
         # The root was solved unscaled: its removal costs are in whole units.
         factor = 1 if self.current is not self.root else _SCALE
         before = {pair: p.value for pair, p in self.lam.items()}
-        if not _price(self.problem, self.current, self.lam, factor, deadline):
+        if not _price(self.problem, self.current, self.lam, factor, budget):
             return False
         return before != {pair: p.value for pair, p in self.lam.items()}
 
@@ -134,7 +137,7 @@ class _Certifier:
             self.best, self.best_value = candidate, cand_value
         return ub
 
-    def branch(self, deadline: float) -> None:
+    def branch(self) -> None:
         """Split on the clashes the prices could not settle: every clash-free allocation
         leaves out one arc of each, so the largest branch bound bounds them all."""
         stuck = find_clashes(self.problem, self.current.selected)
@@ -142,8 +145,6 @@ class _Certifier:
             return
         bounds = []
         for choice in itertools.product(*stuck):
-            if time.perf_counter() > deadline:
-                return
             forbid = np.zeros(self.problem.n_arcs, dtype=np.bool_)
             forbid[list(choice)] = True
             self.branches += 1
@@ -174,10 +175,10 @@ def _price(
     current: FlowSolution,
     lam: dict[tuple[int, int], _Price],
     factor: int,
-    deadline: float,
+    budget: _Budget,
 ) -> bool:
     """Update multipliers from the duals of `current`; False if a clash cannot be priced
-    (or the time is up).
+    (or the budget is spent).
 
     `factor` converts `current`'s costs to the doubled units the prices are in.
     """
@@ -190,14 +191,14 @@ def _price(
     def cost(arc: int, insert: bool) -> int | None:
         k, i = position[arc]
         if k not in residuals:
-            residuals[k] = Residual(current.networks[k])
+            residuals[k] = Residual(current.networks[k], budget)
         r = residuals[k]
         found = r.insertion_cost(i) if insert else r.removal_cost(i)
         return None if found is None else found * factor
 
     sel = current.selected
     for pair in find_clashes(problem, sel):  # both arcs taken: price too low
-        if time.perf_counter() > deadline:
+        if budget.exhausted:
             return False
         price = lam.setdefault(pair, _Price())
         if price.high is not None and price.high - price.low <= 1:
@@ -228,10 +229,26 @@ def _decode(w: Weights, value: int) -> tuple[int, int, int]:
     return below, placements, rest - placements * w.placement
 
 
+class _Budget:
+    """Node expansions left for shortest-path searches; None means unlimited."""
+
+    def __init__(self, left: int | None) -> None:
+        self.left = left
+
+    @property
+    def exhausted(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+    def spend(self) -> None:
+        if self.left is not None:
+            self.left -= 1
+
+
 class Residual:
     """The residual graph of a solved network, with reduced costs from node potentials."""
 
-    def __init__(self, net: Network) -> None:
+    def __init__(self, net: Network, budget: _Budget | None = None) -> None:
+        self.budget = budget or _Budget(None)
         fwd = net.flows < net.caps
         bwd = net.flows > 0
         tails = np.concatenate([net.tails[fwd], net.heads[bwd]])
@@ -270,6 +287,7 @@ class Residual:
         indptr, heads, reduced = self.indptr, self.heads, self.reduced
         while heap:
             d, node = heapq.heappop(heap)
+            self.budget.spend()
             if node == target:
                 return d
             if d > best[node]:

@@ -49,14 +49,14 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
     if value == bound:
         return Outcome(selected, value, bound, True, method)
     progress("Lagrangian certificate", 0.5)
-    cert = certify(problem, root, selected, options.seed, options.certificate_time_limit_s)
+    cert = certify(problem, root, selected, options.seed, options.certificate_effort)
     if cert.proven:
         return Outcome(cert.selected, cert.value, cert.value, True, method + " + " + cert.method)
     selected, value, bound = cert.selected, cert.value, cert.bound
     method += " + " + cert.method
     if problem.n_students <= options.exact_fallback_students:
         progress("exact CP-SAT", 0.9)
-        exact = solve_exact(problem, selected, options.seed, options.exact_time_limit_s)
+        exact = solve_exact(problem, selected, options.seed, options.exact_deterministic_time)
         if exact is not None:
             value = objective(problem, selected_pairs(problem, exact))
             return Outcome(exact, value, value, True, method + " + exact CP-SAT")

@@ -117,6 +117,8 @@ class SolveOptions(Frozen):
     # Up to this many students, a round whose flow relaxation is not tight is re-solved exactly
     # with CP-SAT; above it the result reports its gap to the relaxation bound.
     exact_fallback_students: Annotated[int, Field(ge=0)] = 3000
-    # Time for the Lagrangian certificate that prices clashes (see matching/lagrange.py).
-    certificate_time_limit_s: Annotated[float, Field(ge=0)] = 10.0
-    exact_time_limit_s: Annotated[float, Field(gt=0)] = 60.0
+    # Work budgets, not wall-clock limits, so the result never depends on machine speed:
+    # node expansions of the certificate's shortest-path searches (matching/lagrange.py),
+    # and CP-SAT's deterministic time for the exact fallback.
+    certificate_effort: Annotated[int, Field(ge=0)] = 3_000_000
+    exact_deterministic_time: Annotated[float, Field(gt=0)] = 60.0
