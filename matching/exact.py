@@ -13,14 +13,23 @@ from collections import defaultdict
 import numpy as np
 from ortools.sat.python import cp_model
 
+from matching.objective import Objective, objective
 from matching.problem import L1, L23, BoolArray, Problem
 
 
 def solve_exact(
-    problem: Problem, hint: BoolArray, seed: int, deterministic_time: float
+    problem: Problem,
+    hint: BoolArray,
+    seed: int,
+    deterministic_time: float,
+    bound: Objective | None = None,
 ) -> BoolArray | None:
     """The lexicographic optimum as an arc mask, or None if a level is not proven within
-    `deterministic_time` (CP-SAT's machine-independent work measure, roughly seconds)."""
+    `deterministic_time` (CP-SAT's machine-independent work measure, roughly seconds).
+
+    `bound`, the flow relaxation's objective, caps each level while the levels before it
+    meet theirs: a valid cut, and often all CP-SAT needs to prove a level at once.
+    """
     model = cp_model.CpModel()
     n_arcs = problem.n_arcs
     x = [model.new_bool_var(f"x{a}") for a in range(n_arcs)]
@@ -42,6 +51,7 @@ def solve_exact(
     complete = problem.has_l1 & problem.has_l23
     pair_terms = []
     below_terms = []
+    pair_hints: list[tuple[cp_model.IntVar, list[int], list[int]]] = []
     for s in {students[a] for a in range(n_arcs)}:
         if complete[s]:
             continue
@@ -50,10 +60,13 @@ def solve_exact(
         if not (problem.has_l1[s] or l1) or not (problem.has_l23[s] or l23):
             continue
         z = model.new_bool_var(f"z{s}")
-        if not problem.has_l1[s]:
+        l1 = [] if problem.has_l1[s] else l1
+        l23 = [] if problem.has_l23[s] else l23
+        if l1:
             model.add(z <= sum(x[a] for a in l1))
-        if not problem.has_l23[s]:
+        if l23:
             model.add(z <= sum(x[a] for a in l23))
+        pair_hints.append((z, l1, l23))
         pair_terms.append(z)
         if problem.below_target[s]:
             below_terms.append(z)
@@ -65,22 +78,32 @@ def solve_exact(
         sum(weight[a] * x[a] for a in range(n_arcs)),
         -sum(cost[a] * x[a] for a in range(n_arcs)),
     ]
+    constant = objective(problem, [])  # attended encounters and pins
     current = hint.astype(bool).tolist()
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
-    for level in levels:
+    solver.parameters.linearization_level = 2
+    tight = bound is not None
+    for k, level in enumerate(levels):
         if isinstance(level, int):
             continue  # an empty sum: nothing to optimise at this level
         model.clear_hints()  # type: ignore[no-untyped-call]
         for a in range(n_arcs):
             model.add_hint(x[a], current[a])
+        for z, l1, l23 in pair_hints:
+            model.add_hint(z, all(any(current[a] for a in side) for side in (l1, l23) if side))
         model.maximize(level)
+        cap = None
+        if tight and bound is not None:
+            cap = model.add(level <= bound[k] - constant[k])
         solver.parameters.max_deterministic_time = deterministic_time
         status = solver.solve(model)
         if status != cp_model.OPTIMAL:
             return None
         best = round(solver.objective_value)
         current = [bool(solver.boolean_value(x[a])) for a in range(n_arcs)]
+        if cap is not None and bound is not None and best < bound[k] - constant[k]:
+            tight = False  # below the bound here: later levels are no longer capped by it
         model.add(level >= best)
     return np.array(current, dtype=np.bool_)

@@ -39,7 +39,8 @@ class Outcome:
 def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -> Outcome:
     progress("flow relaxation", 0.0)
     root = solve_relaxation(problem, None, options.seed)
-    bound = objective(problem, selected_pairs(problem, root.selected))
+    relaxed = objective(problem, selected_pairs(problem, root.selected))  # valid level by level
+    bound = relaxed
     if not find_clashes(problem, root.selected):
         return Outcome(root.selected, bound, bound, True, "min-cost flow")
     progress("clash repair", 0.3)
@@ -56,7 +57,9 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
     method += " + " + cert.method
     if problem.n_students <= options.exact_fallback_students:
         progress("exact CP-SAT", 0.9)
-        exact = solve_exact(problem, selected, options.seed, options.exact_deterministic_time)
+        exact = solve_exact(
+            problem, selected, options.seed, options.exact_deterministic_time, relaxed
+        )
         if exact is not None:
             value = objective(problem, selected_pairs(problem, exact))
             return Outcome(exact, value, value, True, method + " + exact CP-SAT")
