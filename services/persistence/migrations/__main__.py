@@ -1,0 +1,3 @@
+from services.persistence.migrations import main
+
+raise SystemExit(main())
