@@ -4,6 +4,9 @@
     placement solve instance.json -o result.json [--mode optimal|stable] [--seed K]
     placement explain result.json STUDENT_ID
     placement schema [-o DIR]
+    placement broker [--port N]
+    placement events publish FILE.jsonl
+    placement events tail TOPIC [--from-beginning] [--limit N] [--timeout S]
 
 Bad input (a missing file, invalid JSON, a record that fails validation, an instance the engine
 rejects, an unknown student) prints one line, `error: <file>: <record and field>: <problem>`, and
@@ -26,6 +29,7 @@ from rich.text import Text
 
 from schemas import SolveOptions
 from schemas.export import json_schemas
+from services.cli.events import add_commands as add_broker_commands
 from services.cli.loading import (
     InputError,
     describe_engine_error,
@@ -107,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON Schemas, or write one file each")
     schema.add_argument("-o", "--output-dir", type=Path, help="directory for <name>.json files")
     schema.set_defaults(handler=_schema)
+
+    add_broker_commands(commands)
     return parser
 
 
