@@ -12,7 +12,6 @@ from schemas import (
     Instance,
     OfferKind,
     RoundRules,
-    SolveOptions,
     StudentOffer,
 )
 from services.generator import generate
@@ -25,10 +24,6 @@ from services.persistence import (
     load_round,
 )
 from tests import factories as f
-
-# The engine's own tests cover its exact fallback and certificate; here only a valid result
-# matters, so skip the fallback and keep the certificate's budget small (about 0.1 s).
-FAST = SolveOptions(exact_fallback_students=0, certificate_effort=50_000)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +63,7 @@ def test_a_generated_round_saved_and_loaded_back_is_the_same_instance_and_solves
     with uow_factory() as uow:
         loaded = load_instance(uow, generated.round_id, rules=generated.rules)
     assert loaded == _sorted(generated)
-    result = matching.solve(loaded, FAST)
+    result = matching.solve(loaded)
     matching.validate_result(loaded, result)
     assert result.metrics.students == 60
     assert result.allocations
