@@ -120,7 +120,6 @@ ELECTIVES: tuple[str, ...] = (
     "chinese_literature",
     "design_applied_technology",
     "economics",
-    "english_literature",
     "ethics_religious_studies",
     "geography",
     "health_management_social_care",
