@@ -103,6 +103,14 @@ class Insurance(Frozen):
     valid_from: dt.date
     expires: dt.date
 
+    @model_validator(mode="after")
+    def _check_dates(self) -> Self:
+        if self.expires < self.valid_from:
+            raise ValueError(
+                f"expires: cover ends {self.expires}, before it starts {self.valid_from}"
+            )
+        return self
+
     def covers(self, day: dt.date) -> bool:
         return self.valid_from <= day <= self.expires
 

@@ -53,3 +53,15 @@ def test_an_unknown_elective_in_prerequisites_is_rejected_by_name() -> None:
 
 def test_the_day_limit_applies_to_workplace_offers_only() -> None:
     assert offer(kind=OfferKind.FE_INTERACTION, sessions=days(4))
+
+
+def test_insurance_that_ends_before_it_starts_is_rejected() -> None:
+    from schemas import Insurance
+
+    with pytest.raises(ValidationError, match="cover ends 2027-01-01, before it starts 2027-02-01"):
+        Insurance(
+            insurer="HK Mutual",
+            policy_number="P-1",
+            valid_from=dt.date(2027, 2, 1),
+            expires=dt.date(2027, 1, 1),
+        )
