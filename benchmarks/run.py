@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -45,6 +46,7 @@ PROCESS_CAP_S = {
     "da": 600.0,
 }
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+INSTANCE_FACTS = ("students", "offers", "places", "preferences", "pinned", "forbidden")
 
 Json = dict[str, Any]
 
@@ -84,12 +86,19 @@ def _worker(args: argparse.Namespace) -> Json:
     load_seconds = time.perf_counter() - started
     after_load_kib = vm_hwm_kib()
     seed = args.seed
-    out: Json = {"load_seconds": round(load_seconds, 3), "after_load_kib": after_load_kib}
+    out: Json = {
+        "load_seconds": round(load_seconds, 3),
+        "after_load_kib": after_load_kib,
+        "engine_digest": engine_digest(),
+    }
 
-    def finish(problem: Problem, pairs: list[tuple[int, int]], method_seconds: float) -> None:
+    def finish(
+        problem: Problem, pairs: list[tuple[int, int]], method_seconds: float, found: bool = True
+    ) -> None:
         out["peak_kib"] = vm_hwm_kib()  # before the quality columns are computed
         out["method_seconds"] = round(method_seconds, 3)
-        out["quality"] = summarise(problem, pairs, seed)
+        # No allocation at all: quality columns would describe the empty allocation.
+        out["quality"] = summarise(problem, pairs, seed) if found else None
         out["arcs"] = problem.n_arcs
 
     if args.worker in ("optimal", "stable"):
@@ -133,7 +142,7 @@ def _worker(args: argparse.Namespace) -> Json:
 
         t0 = time.perf_counter()
         cp = solve_naive(problem, args.time_limit, seed)
-        finish(problem, cp.pairs, time.perf_counter() - t0)
+        finish(problem, cp.pairs, time.perf_counter() - t0, cp.objective is not None)
         out.update(
             objective=list(cp.objective) if cp.objective else None,
             proven=cp.proven,
@@ -152,7 +161,7 @@ def _worker(args: argparse.Namespace) -> Json:
 
         t0 = time.perf_counter()
         mip = solve_mip(problem, args.time_limit, seed)
-        finish(problem, mip.pairs, time.perf_counter() - t0)
+        finish(problem, mip.pairs, time.perf_counter() - t0, mip.objective is not None)
         out.update(
             objective=list(mip.objective) if mip.objective else None,
             proven=mip.optimal,
@@ -168,7 +177,7 @@ def _worker(args: argparse.Namespace) -> Json:
 
         t0 = time.perf_counter()
         da = run_da(problem, seed, args.time_limit, skip_input_checks=args.skip_checks)
-        finish(problem, da.pairs, time.perf_counter() - t0)
+        finish(problem, da.pairs, time.perf_counter() - t0, da.status == "ok")
         out["peak_kib"] = da.peak_kib  # the package runs in its own process
         out.update(
             status=da.status,
@@ -193,14 +202,14 @@ def _stages(
     split out.
     """
     out: dict[str, float] = {}
+    if marks:
+        out["before first report"] = round(marks[0][0] - t0, 3)
     bounds = [*marks, (end, "end")]
     for (t, stage), (t_next, _) in itertools.pairwise(bounds):
         name = {"eligibility": "build_problem"}.get(stage, stage)
         if name.startswith("clash repair pass"):
             name = "clash repair"
         out[name] = round(out.get(name, 0.0) + t_next - t, 3)
-    if marks:
-        out["before first report"] = round(marks[0][0] - t0, 3)
     if "explanations" in out:
         out["explanations + metrics"] = round(out.pop("explanations") - validate_seconds, 3)
         out["validation"] = round(validate_seconds, 3)
@@ -270,10 +279,18 @@ def _describe(name: str, r: Json) -> str:
 
 
 def run_size(
-    console: Console, n: int, seed: int, out_dir: Path, methods: list[str], da_timeout: float
+    console: Console,
+    n: int,
+    seed: int,
+    out_dir: Path,
+    methods: list[str],
+    da_timeout: float,
+    da_mode: str = "auto",
+    merge: bool = False,
 ) -> Json:
     schools = schools_for(n)
     console.rule(f"{n:,} students, {schools} schools, seed {seed}")
+    path = out_dir / f"results-{n}.json"
     report: Json = {
         "students": n,
         "schools": schools,
@@ -281,6 +298,11 @@ def run_size(
         "methods": {},
         "environment": _environment(),
     }
+    previous: Json | None = None
+    if merge and path.exists():
+        previous = json.loads(path.read_text())
+        if previous.get("seed") != seed:
+            raise SystemExit(f"{path} holds seed {previous.get('seed')}, not {seed}")
     with tempfile.TemporaryDirectory(prefix=f"bench-{n}-") as tmp:
         work = Path(tmp)
         inst = work / "instance.json"
@@ -296,6 +318,10 @@ def run_size(
         if "students" not in gen:
             raise SystemExit(f"generating the instance failed: {gen}")
         report["instance"] = gen
+        if previous is not None:
+            same = all(previous["instance"].get(k) == gen[k] for k in INSTANCE_FACTS)
+            if not same:
+                console.log("[yellow]the regenerated instance differs from the one on record")
         console.log(
             f"instance: {gen['offers']:,} offers, {gen['places']:,} places, "
             f"generated in {gen['generate_seconds']} s"
@@ -346,11 +372,14 @@ def run_size(
             console.log(_describe("HiGHS MIP", results["highs"]))
         if "da" in methods:
             da_args = [*common, "--time-limit", str(da_timeout)]
-            r = _child(console, "da", "da", da_args, work, da_timeout + 300)
-            console.log(_describe("PyPI deferred acceptance", r))
-            if r.get("status") != "ok":
+            r = {"status": "not run"}
+            if da_mode in ("auto", "api"):
+                r = _child(console, "da", "da", da_args, work, da_timeout + 300)
+                console.log(_describe("PyPI deferred acceptance", r))
+            if da_mode == "algorithm" or (da_mode == "auto" and r.get("status") != "ok"):
                 # The public API did not finish: run the package's algorithm without its checks.
-                results["da_api"] = r
+                if da_mode == "auto":
+                    results["da_api"] = r
                 r = _child(
                     console,
                     "da-algorithm",
@@ -361,11 +390,26 @@ def run_size(
                 )
                 console.log(_describe("PyPI deferred acceptance (algorithm only)", r))
             results["da"] = r
+    report["environment"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if engine_digest() != report["environment"]["engine_digest"]:
         report["engine_changed_during_run"] = True
         console.log("[yellow]the engine's source changed during this run: results are mixed")
+    if previous is not None:
+        # Keep what was measured before for the methods not run now, and say what was re-run.
+        rerun = {
+            "methods": sorted(report["methods"]),
+            "engine_digest": report["environment"]["engine_digest"],
+            "instance_same_as_recorded": all(
+                previous["instance"].get(k) == report["instance"][k] for k in INSTANCE_FACTS
+            ),
+            "engine_changed_during_run": bool(report.get("engine_changed_during_run")),
+        }
+        for entry in report["methods"].values():
+            entry["rerun"] = {"instance": report["instance"], **rerun}
+        previous["methods"].update(report["methods"])
+        previous.setdefault("reruns", []).append(rerun)
+        report = previous
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"results-{n}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     console.log(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return report
@@ -393,12 +437,11 @@ def _environment() -> Json:
         f"{highspy.HIGHS_VERSION_PATCH}",
         "numpy": numpy.__version__,
         "engine_digest": engine_digest(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 
@@ -432,7 +475,7 @@ def _fmt_status(key: str, r: Json) -> str:
         level = r.get("stopped_at_level")
         gap = r.get("gap")
         tail = f", gap {gap:.2%}" if gap is not None else ""
-        return f"not proven: level {level} unfinished{tail}"
+        return f"time limit: level {level} not proven{tail}"
     return status
 
 
@@ -567,7 +610,26 @@ def render(out_dir: Path) -> str:
         f"Machine: {env['cpus']} CPUs, Python {env['python']}, OR-Tools {env['ortools']}, "
         f"HiGHS {env['highspy']}. Seed {reports[-1]['seed']}; instances from "
         "`services.generator.generate` (1 school at 500 students, 40 at 10,000, "
-        "450 at 150,000).",
+        "450 at 150,000). Engine source digest per size: "
+        + ", ".join(
+            f"{r['students']:,}: `{r['environment'].get('engine_digest', '?')}`"
+            + (" (changed during the run)" if r.get("engine_changed_during_run") else "")
+            + "".join(
+                f" (re-run later: {', '.join(x['methods'])} with `{x['engine_digest']}`"
+                + ("" if x["instance_same_as_recorded"] else ", on a regenerated instance")
+                + ")"
+                for x in r.get("reruns", [])
+            )
+            for r in reports
+        )
+        + ". Load average (1 min) at the start and end of each size, as other work shared "
+        "the machine: "
+        + ", ".join(
+            f"{r['students']:,}: {r['environment'].get('load_average_at_start', ['?'])[0]}"
+            f" / {r['environment'].get('load_average_at_end', ['?'])[0]}"
+            for r in reports
+        )
+        + ".",
         "",
         "| students | method | optimality | method s | process s | peak MiB | matched | "
         "B8 % | lowest school % | mean rank | 1st choice | blocking pairs | objective |",
@@ -581,8 +643,17 @@ def render(out_dir: Path) -> str:
                 row = _row(r["students"], label, r["methods"][key])
                 if key == "da_api":
                     row = row.replace(LABELS["da"], LABELS["da"] + " (public API)")
+                if r["methods"][key].get("rerun"):
+                    row = row.replace(LABELS[label], "† " + LABELS[label], 1)
                 rows.append(row)
-    lines = [*head, *rows, "", "Targets:", "", *_targets(reports)]
+    lines = [*head, *rows]
+    if any(m.get("rerun") for r in reports for m in r["methods"].values()):
+        lines += [
+            "",
+            "† measured in a later partial re-run (see `reruns` in the results file): the engine "
+            "or the generator had changed, so these rows may be on a regenerated instance.",
+        ]
+    lines += ["", "Targets:", "", *_targets(reports)]
     stages = _stage_lines(reports)
     if stages:
         lines += ["", "Where the engine's solve time goes (median run):", "", *stages]
@@ -623,6 +694,17 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds the PyPI package may take before it is stopped",
     )
     parser.add_argument(
+        "--da-mode",
+        choices=("auto", "api", "algorithm"),
+        default="auto",
+        help="auto: the package's public API, then its algorithm alone if the API does not finish",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the recorded results of the methods not run now (a partial re-run)",
+    )
+    parser.add_argument(
         "--readme-only",
         action="store_true",
         help="only regenerate the README table from existing results",
@@ -644,7 +726,9 @@ def main(argv: list[str] | None = None) -> None:
         console = Console(stderr=True)
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         for n in (int(s) for s in args.sizes.split(",")):
-            run_size(console, n, args.seed, out_dir, methods, args.da_timeout)
+            run_size(
+                console, n, args.seed, out_dir, methods, args.da_timeout, args.da_mode, args.merge
+            )
             write_readme(out_dir)
     write_readme(out_dir)
 

@@ -126,3 +126,9 @@ def test_a_pin_and_an_attended_l1_enter_the_objective_as_constants() -> None:
     assert mip.optimal
     assert mip.objective is not None and mip.objective[0] == 1
     assert_same_optimum(inst)
+
+
+def test_a_wrong_infeasible_from_highs_presolve_is_solved_again_without_presolve() -> None:
+    # HiGHS 1.16's presolve calls level 4 of this round infeasible, though the level-3
+    # optimum is a feasible point of it; the MIP must notice and re-solve without presolve.
+    assert_same_optimum(contested(85, 60, 40), seed=1)
