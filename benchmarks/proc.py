@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +18,19 @@ class Measured:
     peak_kib: int  # the child's VmHWM, polled; the last value seen if it was killed
     timed_out: bool
     log: str  # stdout and stderr, interleaved
+
+
+def scrub(text: str) -> str:
+    """A log fit for a results file: this machine's own paths replaced by placeholders."""
+    root = Path(__file__).resolve().parent.parent
+    for path, name in (
+        (str(root), "<project>"),
+        (tempfile.gettempdir(), "<tmp>"),
+        (sys.base_prefix, "<python>"),
+        (str(Path.home()), "<home>"),
+    ):
+        text = text.replace(path, name)
+    return text
 
 
 def vm_hwm_kib(pid: int | str = "self") -> int:
@@ -59,5 +74,5 @@ def run_measured(
         seconds=seconds,
         peak_kib=peak,
         timed_out=timed_out,
-        log=log_path.read_text(errors="replace"),
+        log=scrub(log_path.read_text(errors="replace")),
     )
