@@ -345,31 +345,16 @@ def run_size(
                 results["optimal"] = median
             else:
                 results["optimal"] = runs[0]
-        if "stable" in methods:
-            results["stable"] = _child(
-                console, "stable", "stable", common, work, PROCESS_CAP_S["stable"]
-            )
-            console.log(_describe("stable", results["stable"]))
-        if "cpsat" in methods:
-            results["cpsat"] = _child(
-                console,
-                "cpsat",
-                "cpsat",
-                [*common, "--time-limit", str(CPSAT_LIMIT_S)],
-                work,
-                PROCESS_CAP_S["cpsat"],
-            )
-            console.log(_describe("naive CP-SAT", results["cpsat"]))
-        if "highs" in methods:
-            results["highs"] = _child(
-                console,
-                "highs",
-                "highs",
-                [*common, "--time-limit", str(HIGHS_LIMIT_S)],
-                work,
-                PROCESS_CAP_S["highs"],
-            )
-            console.log(_describe("HiGHS MIP", results["highs"]))
+        for method, label, extra in (
+            ("stable", "stable", []),
+            ("cpsat", "naive CP-SAT", ["--time-limit", str(CPSAT_LIMIT_S)]),
+            ("highs", "HiGHS MIP", ["--time-limit", str(HIGHS_LIMIT_S)]),
+        ):
+            if method in methods:
+                results[method] = _child(
+                    console, method, method, [*common, *extra], work, PROCESS_CAP_S[method]
+                )
+                console.log(_describe(label, results[method]))
         if "da" in methods:
             da_args = [*common, "--time-limit", str(da_timeout)]
             r = {"status": "not run"}
