@@ -4,15 +4,19 @@ Imports only the standard library, pydantic, numpy and OR-Tools: no Kafka, no da
 """
 
 from matching.errors import Infeasible, InvalidInstance, MatchingError, ValidationFailed
+from matching.risk import Finding, assess, offer_findings
 from matching.solver import solve
 from matching.validate import validate_result
 
 __all__ = [
+    "Finding",
     "Infeasible",
     "InvalidInstance",
     "MatchingError",
     "ValidationFailed",
+    "assess",
     "explain_student",
+    "offer_findings",
     "solve",
     "validate_result",
 ]

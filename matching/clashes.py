@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import weakref
+
 import numpy as np
 
-from matching.flow import NETWORKS, FlowSolution, solve_relaxation
+from matching.flow import NETWORKS, FlowSolution, solve_local
 from matching.problem import (
     FE_INTERACTION,
     FE_VISIT,
@@ -14,13 +17,15 @@ from matching.problem import (
     IntArray,
     Problem,
 )
+from schemas import Offer
 
 MAX_REPAIR_PASSES = 3
+LOCAL_RINGS = 1  # rings of holders around the clashing students re-solved together
 
 # When two allocations clash, keep the one in the scarcer group: L2/L3 places are rare and
 # decide the Benchmark 8 pair, L1 visits and further-education events are plentiful.
 KEEP_ORDER = (L23, L1, FE_VISIT, FE_INTERACTION)
-_KEEP_RANK = {g: i for i, g in enumerate(KEEP_ORDER)}
+_KEEP_RANK = np.argsort(np.array(KEEP_ORDER, dtype=np.int64))  # group -> place in KEEP_ORDER
 
 
 def selected_pairs(problem: Problem, selected: BoolArray) -> list[tuple[int, int]]:
@@ -31,25 +36,89 @@ def selected_pairs(problem: Problem, selected: BoolArray) -> list[tuple[int, int
 
 
 def find_clashes(problem: Problem, selected: BoolArray) -> list[tuple[int, int]]:
-    """(kept arc, dropped arc) for every clashing pair of one student's allocations."""
+    """(kept arc, dropped arc) for every clashing pair of one student's allocations.
+
+    Ordered by student, then by the kept and the dropped arc's place in KEEP_ORDER. Vectorised
+    (`Sessions`): the repair and the certificate call this on every candidate allocation.
+    """
     arcs = np.flatnonzero(selected)
     students = problem.arc_student[arcs]
-    order = np.argsort(students, kind="stable")
+    order = np.lexsort((_KEEP_RANK[problem.arc_group[arcs]], students))
     arcs, students = arcs[order], students[order]
-    starts = np.flatnonzero(np.r_[True, students[1:] != students[:-1]])
-    ends = np.r_[starts[1:], len(arcs)]
-    multi = np.flatnonzero(ends - starts > 1)
+    first: list[IntArray] = []
+    second: list[IntArray] = []
+    for gap in range(1, _longest_run(students)):
+        i = np.flatnonzero(students[gap:] == students[:-gap])
+        first.append(i)
+        second.append(i + gap)
+    if not first:
+        return []
+    i, j = np.concatenate(first), np.concatenate(second)
     offer = problem.arc_offer
-    group = problem.arc_group
-    out = []
-    for i in multi.tolist():
-        own = arcs[starts[i] : ends[i]].tolist()
-        own.sort(key=lambda a: _KEEP_RANK[int(group[a])])
-        for j, keep in enumerate(own):
-            for drop in own[j + 1 :]:
-                if problem.clash(int(offer[keep]), int(offer[drop])):
-                    out.append((keep, drop))
-    return out
+    hit = sessions_of(problem).clash(offer[arcs[i]], offer[arcs[j]])
+    i, j = i[hit], j[hit]
+    order = np.lexsort((j, i))  # positions follow student, then keep rank
+    return list(zip(arcs[i[order]].tolist(), arcs[j[order]].tolist(), strict=True))
+
+
+def _longest_run(values: IntArray) -> int:
+    if len(values) == 0:
+        return 0
+    return int(np.unique(values, return_counts=True)[1].max())
+
+
+class Sessions:
+    """Every offer's sessions as integer arrays, to test many offer pairs for a clash at once.
+
+    Row o holds offer o's sessions (day ordinal, start and end in microseconds of the day);
+    unused slots have day -1. Two offers clash when a session of each falls on the same day
+    and the two overlap: exactly `Offer.clashes_with`.
+    """
+
+    def __init__(self, offers: tuple[Offer, ...]) -> None:
+        width = max((len(o.sessions) for o in offers), default=0)
+        self.day = np.full((len(offers), width), -1, dtype=np.int64)
+        self.start = np.zeros((len(offers), width), dtype=np.int64)
+        self.end = np.zeros((len(offers), width), dtype=np.int64)
+        for o, offer in enumerate(offers):
+            for k, session in enumerate(offer.sessions):
+                self.day[o, k] = session.date.toordinal()
+                self.start[o, k] = _microseconds(session.start)
+                self.end[o, k] = _microseconds(session.end)
+
+    def clash(self, a: IntArray, b: IntArray) -> BoolArray:
+        """Do offers a[i] and b[i] clash, for every i?"""
+        out = np.zeros(len(a), dtype=np.bool_)
+        width = self.day.shape[1]
+        for j in range(width):
+            day_a, start_a, end_a = self.day[a, j], self.start[a, j], self.end[a, j]
+            for k in range(width):
+                day_b = self.day[b, k]
+                out |= (
+                    (day_a == day_b)
+                    & (day_a >= 0)
+                    & (start_a < self.end[b, k])
+                    & (self.start[b, k] < end_a)
+                )
+        return out
+
+
+def _microseconds(t: dt.time) -> int:
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
+
+
+_SESSIONS: dict[int, tuple[weakref.ref[Problem], Sessions]] = {}
+
+
+def sessions_of(problem: Problem) -> Sessions:
+    """The problem's `Sessions`, built once per problem (the offers never change)."""
+    key = id(problem)
+    hit = _SESSIONS.get(key)
+    if hit is not None and hit[0]() is problem:
+        return hit[1]
+    table = Sessions(problem.offers)
+    _SESSIONS[key] = (weakref.ref(problem, lambda _: _SESSIONS.pop(key, None)), table)
+    return table
 
 
 def network_of(group: int) -> int:
@@ -65,16 +134,20 @@ def repair(
     prefer: dict[tuple[int, int], int] | None = None,
     forbid: BoolArray | None = None,
 ) -> tuple[BoolArray, int]:
-    """Forbid clashing arcs and re-solve the touched networks until nothing clashes.
+    """Forbid clashing arcs and re-optimise around them until nothing clashes.
 
     `prefer` names, for a clash (keep, drop), the arc to give up when known to be cheaper.
-    Re-solving can move other students into new clashes; after MAX_REPAIR_PASSES the
-    remaining clashing allocations are simply withdrawn, which is always feasible. (On a
-    150,000-student round, unbounded passes were measured at 19 whole-network solves.)
+    Each pass re-solves, per touched network, only a neighbourhood of the clashing students
+    (`_neighbourhood`) with everybody else fixed: the moves that replace a forbidden arc are
+    short chains through the offers near it, and a whole-network re-solve per pass cost
+    40 s on a 150,000-student round. Re-solving can move other students into new clashes;
+    after MAX_REPAIR_PASSES the remaining clashing allocations are simply withdrawn, which is
+    always feasible.
     """
     prefer = prefer or {}
     forbid = np.zeros(problem.n_arcs, dtype=np.bool_) if forbid is None else forbid.copy()
     selected = start.selected.copy()
+    index = _ArcIndex(problem)
     passes = 0
     while clashes := find_clashes(problem, selected):
         if passes == MAX_REPAIR_PASSES:
@@ -82,14 +155,79 @@ def repair(
                 selected[prefer.get(pair, pair[1])] = False
             continue
         passes += 1
-        touched = set()
+        dropped: dict[int, list[int]] = {}
         for pair in clashes:
             drop = prefer.get(pair, pair[1])
             forbid[drop] = True
-            touched.add(network_of(int(problem.arc_group[drop])))
-        networks = tuple(sorted(touched))
-        resolved = solve_relaxation(problem, forbid, seed, networks, penalty, scale)
-        for k in networks:
-            mask = np.isin(problem.arc_group, NETWORKS[k])
-            selected[mask] = resolved.selected[mask]
+            dropped.setdefault(network_of(int(problem.arc_group[drop])), []).append(drop)
+        for k in sorted(dropped):
+            drops = np.array(sorted(dropped[k]), dtype=np.int64)
+            members = _neighbourhood(problem, index, selected, forbid, k, drops)
+            selected = solve_local(problem, selected, forbid, members, k, seed, penalty, scale)
     return selected, passes
+
+
+class _ArcIndex:
+    """Candidate arcs by student (build_problem emits them in student order) and by offer."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.by_student = np.searchsorted(problem.arc_student, np.arange(problem.n_students + 1))
+        self.offer_order = np.argsort(problem.arc_offer, kind="stable")
+        self.by_offer = np.searchsorted(
+            problem.arc_offer[self.offer_order], np.arange(len(problem.offers) + 1)
+        )
+
+    def of_students(self, students: IntArray) -> IntArray:
+        return _ranges(self.by_student, students)
+
+    def of_offers(self, offers: IntArray) -> IntArray:
+        found: IntArray = self.offer_order[_ranges(self.by_offer, offers)]
+        return found
+
+
+def _ranges(ptr: IntArray, items: IntArray) -> IntArray:
+    """Concatenation of range(ptr[i], ptr[i + 1]) over `items`, without a Python loop."""
+    starts = ptr[items]
+    lengths = ptr[items + 1] - starts
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    found: IntArray = offsets + np.arange(int(lengths.sum()), dtype=np.int64)
+    return found
+
+
+def _neighbourhood(
+    problem: Problem,
+    index: _ArcIndex,
+    selected: BoolArray,
+    forbid: BoolArray,
+    network: int,
+    drops: IntArray,
+) -> IntArray:
+    """The students a local re-solve may move after the arcs `drops` are forbidden (sorted).
+
+    A forbidden arc is replaced by a chain: its student takes another offer, whose holder
+    moves on, and so on (LOCAL_RINGS rings of holders); the place it frees goes to a
+    candidate of that offer not yet placed in its group. Every other student's allocation
+    in the network stays as it is.
+    """
+    in_net = np.isin(problem.arc_group, NETWORKS[network])
+    member = np.zeros(problem.n_students, dtype=np.bool_)
+    ring = np.unique(problem.arc_student[drops])
+    member[ring] = True
+    freed = index.of_offers(np.unique(problem.arc_offer[drops]))
+    freed = freed[in_net[freed] & ~forbid[freed]]
+    placed = np.zeros((problem.n_students, 4), dtype=np.bool_)
+    held = np.flatnonzero(selected & in_net)
+    placed[problem.arc_student[held], problem.arc_group[held]] = True
+    unplaced = ~placed[problem.arc_student[freed], problem.arc_group[freed]]
+    waiting = problem.arc_student[freed[unplaced]]
+    member[waiting] = True
+    ring = np.unique(np.concatenate([ring, waiting]))
+    for _ in range(LOCAL_RINGS):
+        arcs = index.of_students(ring)
+        offers = np.unique(problem.arc_offer[arcs[in_net[arcs] & ~forbid[arcs]]])
+        nearby = index.of_offers(offers)
+        holders = np.unique(problem.arc_student[nearby[selected[nearby]]])
+        ring = holders[~member[holders]]
+        member[ring] = True
+    members: IntArray = np.flatnonzero(member)
+    return members

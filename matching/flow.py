@@ -66,8 +66,8 @@ class FlowSolution:
     networks: dict[int, Network]
 
 
-def weights(problem: Problem) -> Weights:
-    """Weights that make one integer cost lexicographic over levels 2-4.
+def weights(problem: Problem, arcs: IntArray | None = None) -> Weights:
+    """Weights that make one integer cost lexicographic over levels 2-4 (of `arcs`, default all).
 
     With P student-group slots that have a candidate, any allocation's level-4 cost lies in
     [0, P * max_cost], so a placement weight above that outranks every rank trade-off; the
@@ -75,11 +75,16 @@ def weights(problem: Problem) -> Weights:
     Level 2 lives in the Benchmark 8 network only, so its flow needs a weight that outweighs
     that network's own lower levels (`below_target_b8`); the scalar that compares whole
     allocations (`scalar`) uses the larger, global one. Python integers: no overflow there.
+
+    A sub-problem over fewer arcs (a local re-solve, `solve_local`) needs only its own arcs'
+    weights: smaller costs, so fewer cost-scaling phases in OR-Tools.
     """
-    if problem.n_arcs == 0:
+    if arcs is None:
+        arcs = np.arange(problem.n_arcs, dtype=np.int64)
+    if len(arcs) == 0:
         return Weights(1, 1, 1)
-    max_cost = int(problem.arc_cost.max())
-    slots = np.unique(problem.arc_student * 4 + problem.arc_group)
+    max_cost = int(problem.arc_cost[arcs].max())
+    slots = np.unique(problem.arc_student[arcs] * 4 + problem.arc_group[arcs])
     placement = len(slots) * max_cost + 1
     b8 = slots[np.isin(slots % 4, (L1, L23))]
     return Weights(
@@ -107,7 +112,69 @@ def solve_relaxation(
     `scale` multiplies every objective cost (not the penalty), so penalties can fall between
     two whole objective units.
     """
-    w = weights(problem)
+    w = _penalised(weights(problem), penalty, scale)
+    if forbid is None:
+        forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
+    extra = penalty if penalty is not None else np.zeros(problem.n_arcs, dtype=np.int64)
+    selected = np.zeros(problem.n_arcs, dtype=np.bool_)
+    members = np.arange(problem.n_students, dtype=np.int64)
+    max_pairs = 0
+    solved: dict[int, Network] = {}
+    for k in networks:
+        arcs = _seeded(problem, np.isin(problem.arc_group, NETWORKS[k]) & ~forbid, seed, k)
+        if k == 0:
+            net, max_pairs = _solve_b8(problem, arcs, members, problem.capacity, w, extra, scale)
+        else:
+            net = _solve_single(problem, arcs, members, problem.capacity, w, extra, scale)
+        solved[k] = net
+        selected[net.arcs[net.flows[: len(net.arcs)] > 0]] = True
+    return FlowSolution(selected, max_pairs, solved)
+
+
+def solve_local(
+    problem: Problem,
+    selected: BoolArray,
+    forbid: BoolArray,
+    members: IntArray,
+    network: int,
+    seed: int,
+    penalty: IntArray | None = None,
+    scale: int = 1,
+) -> BoolArray:
+    """Re-optimise `network` for the students `members` (sorted) alone, all others fixed.
+
+    The students outside keep their allocations in `selected`, which take their places out
+    of each offer's capacity; the members' arcs in the network are free (except `forbid`).
+    Returns `selected` with the members' arcs in the network replaced by the sub-problem's
+    lexicographic optimum, so the result is never worse than the members' part of `selected`
+    minus forbidden arcs: that part is feasible for the sub-problem.
+    """
+    in_net = np.isin(problem.arc_group, NETWORKS[network])
+    member = np.zeros(problem.n_students, dtype=np.bool_)
+    member[members] = True
+    inside = in_net & member[problem.arc_student]
+    outside_taken = problem.arc_offer[selected & in_net & ~inside]
+    capacity = problem.capacity - np.bincount(outside_taken, minlength=len(problem.offers))
+    arcs = _seeded(problem, inside & ~forbid, seed, network)
+    extra = penalty if penalty is not None else np.zeros(problem.n_arcs, dtype=np.int64)
+    w = _penalised(weights(problem, arcs), None if penalty is None else penalty[arcs], scale)
+    if network == 0:
+        net, _ = _solve_b8(problem, arcs, members, capacity, w, extra, scale)
+    else:
+        net = _solve_single(problem, arcs, members, capacity, w, extra, scale)
+    out = selected & ~inside
+    out[net.arcs[net.flows[: len(net.arcs)] > 0]] = True
+    return out
+
+
+def _seeded(problem: Problem, mask: BoolArray, seed: int, network: int) -> IntArray:
+    """The arcs of `mask` in the seeded order that breaks ties between equal optima."""
+    arcs: IntArray = np.random.default_rng(seed + network).permutation(np.flatnonzero(mask))
+    return arcs
+
+
+def _penalised(w: Weights, penalty: IntArray | None, scale: int) -> Weights:
+    """`w` in units of 1/`scale`, with a Benchmark 8 level-2 weight that outweighs `penalty`."""
     b8 = w.below_target_b8 * scale
     if penalty is not None:
         # A penalised flow must maximise the exact Lagrangian (matching/lagrange.py). With the
@@ -115,23 +182,7 @@ def solve_relaxation(
         # every lower level and penalty it maximises level 2 first, which is as good. Take the
         # smaller of the two: costs must stay small for OR-Tools.
         b8 = min(w.below_target * scale, b8 + int(np.abs(penalty).sum()))
-    w = Weights(w.placement * scale, w.below_target * scale, b8)
-    if forbid is None:
-        forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
-    extra = penalty if penalty is not None else np.zeros(problem.n_arcs, dtype=np.int64)
-    selected = np.zeros(problem.n_arcs, dtype=np.bool_)
-    max_pairs = 0
-    solved: dict[int, Network] = {}
-    for k in networks:
-        arcs = np.flatnonzero(np.isin(problem.arc_group, NETWORKS[k]) & ~forbid)
-        arcs = np.random.default_rng(seed + k).permutation(arcs)  # the seeded tie-break
-        if k == 0:
-            net, max_pairs = _solve_b8(problem, arcs, w, extra, scale)
-        else:
-            net = _solve_single(problem, arcs, w, extra, scale)
-        solved[k] = net
-        selected[net.arcs[net.flows[: len(net.arcs)] > 0]] = True
-    return FlowSolution(selected, max_pairs, solved)
+    return Weights(w.placement * scale, w.below_target * scale, b8)
 
 
 def _arc_costs(
@@ -172,25 +223,33 @@ def _run(
 
 
 def _solve_b8(
-    problem: Problem, arcs: IntArray, w: Weights, extra: IntArray, scale: int
+    problem: Problem,
+    arcs: IntArray,
+    members: IntArray,
+    capacity: IntArray,
+    w: Weights,
+    extra: IntArray,
+    scale: int,
 ) -> tuple[Network, int]:
+    """The Benchmark 8 network of the students `members` (sorted; they own every arc)."""
     n_off = len(problem.offers)
-    n = problem.n_students
+    n = len(members)
     source, sink, off0, stu0 = 0, 1, 2, 2 + n_off
-    students = np.arange(n, dtype=np.int64)
+    students = np.arange(n, dtype=np.int64)  # local student numbers
     r_in, r_out = stu0 + 4 * students, stu0 + 4 * students + 1
     o_in, o_out = stu0 + 4 * students + 2, stu0 + 4 * students + 3
-    s_arc = problem.arc_student[arcs]
+    s_arc = np.searchsorted(members, problem.arc_student[arcs])
     o_arc = problem.arc_offer[arcs]
     is_l1 = problem.arc_group[arcs] == L1
 
     offers = np.arange(n_off, dtype=np.int64)
     l1_off = offers[problem.offer_group == L1]
     l23_off = offers[problem.offer_group == L23]
-    complete = problem.has_l1 & problem.has_l23
-    att1 = students[problem.has_l1]
-    att23 = students[problem.has_l23]
-    pair_ok = students[~complete]
+    has_l1, has_l23 = problem.has_l1[members], problem.has_l23[members]
+    att1 = students[has_l1]
+    att23 = students[has_l23]
+    pair_ok = students[~(has_l1 & has_l23)]
+    below = problem.below_target[members]
     ones = np.ones(n, dtype=np.int64)
 
     parts: list[tuple[IntArray, IntArray, IntArray, IntArray]] = [
@@ -201,15 +260,15 @@ def _solve_b8(
             np.ones(len(arcs), dtype=np.int64),
             _arc_costs(problem, arcs, w, extra, scale),
         ),
-        (np.full(len(l1_off), source), off0 + l1_off, problem.capacity[l1_off], 0 * l1_off),
-        (off0 + l23_off, np.full(len(l23_off), sink), problem.capacity[l23_off], 0 * l23_off),
+        (np.full(len(l1_off), source), off0 + l1_off, capacity[l1_off], 0 * l1_off),
+        (off0 + l23_off, np.full(len(l23_off), sink), capacity[l23_off], 0 * l23_off),
         (np.full(len(att1), source), r_in[att1], ones[att1], 0 * att1),
         (r_in, r_out, ones, 0 * ones),
         (
             r_out[pair_ok],
             o_in[pair_ok],
             ones[pair_ok],
-            -w.below_target_b8 * problem.below_target[pair_ok].astype(np.int64),
+            -w.below_target_b8 * below[pair_ok].astype(np.int64),
         ),
         (r_out, np.full(n, source), ones, 0 * ones),
         (np.full(n, sink), o_in, ones, 0 * ones),
@@ -223,21 +282,28 @@ def _solve_b8(
 
 
 def _solve_single(
-    problem: Problem, arcs: IntArray, w: Weights, extra: IntArray, scale: int
+    problem: Problem,
+    arcs: IntArray,
+    members: IntArray,
+    capacity: IntArray,
+    w: Weights,
+    extra: IntArray,
+    scale: int,
 ) -> Network:
+    """A further-education network of the students `members` (sorted; they own every arc)."""
     n_off = len(problem.offers)
     off0, stu0 = 1, 1 + n_off  # node 0 is the source
-    s_arc = problem.arc_student[arcs]
+    s_arc = np.searchsorted(members, problem.arc_student[arcs])  # local student numbers
     o_arc = problem.arc_offer[arcs]
     offers = np.unique(o_arc)
     students = np.unique(s_arc)
     tails = np.concatenate([off0 + o_arc, np.zeros(len(offers), np.int64), stu0 + students])
     heads = np.concatenate([stu0 + s_arc, off0 + offers, np.zeros(len(students), np.int64)])
     caps = np.concatenate(
-        [np.ones(len(arcs), np.int64), problem.capacity[offers], np.ones(len(students), np.int64)]
+        [np.ones(len(arcs), np.int64), capacity[offers], np.ones(len(students), np.int64)]
     )
     zeros = np.zeros(len(offers) + len(students), np.int64)
     costs = np.concatenate([_arc_costs(problem, arcs, w, extra, scale), zeros])
-    n_nodes = stu0 + problem.n_students
+    n_nodes = stu0 + len(members)
     _, flows = _run(tails, heads, caps, costs, n_nodes, 0, "further education")
     return Network(arcs, tails, heads, caps, costs, flows, n_nodes)

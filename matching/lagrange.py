@@ -28,6 +28,7 @@ from matching.flow import FlowSolution, Network, Weights, scalar, solve_relaxati
 from matching.objective import Objective, objective
 from matching.problem import BoolArray, IntArray, Problem
 
+_UNSEEN = 1 << 126  # a distance above every reduced-cost path (costs stay below 2**62)
 _MAX_ROUNDS = 10_000  # Bellman-Ford rounds; the residual graphs seen need a few dozen
 CERTIFICATE_ROUNDS = 6
 MAX_BRANCH_CLASHES = 3  # 2**3 branches at most
@@ -188,13 +189,24 @@ def _price(
             position[arc] = (k, i)
     residuals: dict[int, Residual] = {}
 
-    def cost(arc: int, insert: bool) -> int | None:
+    def cost(arc: int, insert: bool, limit: int | None) -> int | None:
         k, i = position[arc]
         if k not in residuals:
             residuals[k] = Residual(current.networks[k], budget)
         r = residuals[k]
-        found = r.insertion_cost(i) if insert else r.removal_cost(i)
+        below = None if limit is None else limit // factor
+        found = r.insertion_cost(i, below) if insert else r.removal_cost(i, below)
         return None if found is None else found * factor
+
+    def cheaper(pair: tuple[int, int], insert: bool) -> dict[int, int]:
+        """The cost of each side of `pair` that can be the cheaper one (ties included).
+
+        Only the cheaper side is ever used, so the second search stops at the first's cost:
+        most of a search's work is spent far beyond it.
+        """
+        first = cost(pair[0], insert, None)
+        second = cost(pair[1], insert, first)
+        return {a: c for a, c in zip(pair, (first, second), strict=True) if c is not None}
 
     sel = current.selected
     for pair in find_clashes(problem, sel):  # both arcs taken: price too low
@@ -203,7 +215,7 @@ def _price(
         price = lam.setdefault(pair, _Price())
         if price.high is not None and price.high - price.low <= 1:
             continue  # settled: the repair drops the cheaper side
-        removal = {a: c for a in pair if (c := cost(a, False)) is not None}
+        removal = cheaper(pair, insert=False)
         if not removal:
             return False  # giving up either arc would cost a Benchmark 8 pair
         price.drop = min(removal, key=lambda a: (removal[a], a))
@@ -215,8 +227,8 @@ def _price(
     for (a, b), price in lam.items():  # neither taken: price too high, the bound is slack
         if price.value > 0 and not sel[a] and not sel[b]:
             price.high = price.value if price.high is None else min(price.high, price.value)
-            known = [c for c in (cost(a, True), cost(b, True)) if c is not None]
-            step = min(known) if known else price.value
+            known = cheaper((a, b), insert=True)
+            step = min(known.values()) if known else price.value
             price.value = max(price.value - step, (price.low + price.high + 1) // 2, 0)
             price.settle()
     return True
@@ -239,9 +251,9 @@ class _Budget:
     def exhausted(self) -> bool:
         return self.left is not None and self.left <= 0
 
-    def spend(self) -> None:
+    def spend(self, expansions: int) -> None:
         if self.left is not None:
-            self.left -= 1
+            self.left -= expansions
 
 
 class Residual:
@@ -262,43 +274,62 @@ class Residual:
         self.reduced = reduced[order].tolist()
         self.net = net
 
-    def removal_cost(self, position: int) -> int | None:
+    def removal_cost(self, position: int, limit: int | None = None) -> int | None:
         """Exact cost increase of forcing network arc `position` (carrying flow) to zero.
 
-        None when no cycle can reroute it: removing it would lose a unit of maximum flow.
+        None when no cycle can reroute it: removing it would lose a unit of maximum flow;
+        or, given `limit`, when it costs more than that.
         """
         net = self.net
         u, v = int(net.tails[position]), int(net.heads[position])
         own = int(net.costs[position]) + int(self.potential[u]) - int(self.potential[v])
-        dist = self._dijkstra(u, v)
+        dist = self._dijkstra(u, v, None if limit is None else limit + own)
         return None if dist is None else dist - own
 
-    def insertion_cost(self, position: int) -> int | None:
-        """Exact cost increase of forcing network arc `position` (carrying none) to one unit."""
+    def insertion_cost(self, position: int, limit: int | None = None) -> int | None:
+        """Exact cost increase of forcing network arc `position` (carrying none) to one unit.
+
+        None when nothing can make room for it, or, given `limit`, when it costs more.
+        """
         net = self.net
         u, v = int(net.tails[position]), int(net.heads[position])
         own = int(net.costs[position]) + int(self.potential[u]) - int(self.potential[v])
-        dist = self._dijkstra(v, u)
+        dist = self._dijkstra(v, u, None if limit is None else limit - own)
         return None if dist is None else dist + own
 
-    def _dijkstra(self, source: int, target: int) -> int | None:
-        best = {source: 0}
+    def _dijkstra(self, source: int, target: int, limit: int | None) -> int | None:
+        """Reduced-cost distance from source to target; None when target is unreachable
+        (or farther than `limit`). Each node popped costs one unit of the budget."""
+        found, pops = self._search(source, target, _UNSEEN if limit is None else limit + 1)
+        self.budget.spend(pops)
+        return found
+
+    def _search(self, source: int, target: int, beyond: int) -> tuple[int | None, int]:
+        """Dijkstra over distances below `beyond`: (distance or None, nodes popped)."""
+        best = [_UNSEEN] * len(self.indptr)
+        best[source] = 0
         heap = [(0, source)]
         indptr, heads, reduced = self.indptr, self.heads, self.reduced
+        pops = 0
         while heap:
             d, node = heapq.heappop(heap)
-            self.budget.spend()
+            pops += 1
             if node == target:
-                return d
+                return d, pops
             if d > best[node]:
                 continue
             for i in range(indptr[node], indptr[node + 1]):
-                nxt = heads[i]
                 nd = d + reduced[i]
-                if nd < best.get(nxt, nd + 1):
+                nxt = heads[i]
+                if nd < best[nxt] and nd < beyond:
+                    if nxt == target and nd == d:
+                        # Nothing left is closer than d, so this is final. Stopping here
+                        # skips the plateau of nodes at distance d (many equal optima),
+                        # often thousands.
+                        return d, pops + 1
                     best[nxt] = nd
                     heapq.heappush(heap, (nd, nxt))
-        return None
+        return None, pops
 
 
 def _potentials(tails: IntArray, heads: IntArray, costs: IntArray, n_nodes: int) -> IntArray:

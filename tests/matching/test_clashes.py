@@ -1,0 +1,47 @@
+"""The vectorised clash test and the local clash repair."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching.clashes import Sessions, find_clashes, repair
+from matching.flow import solve_relaxation
+from matching.problem import build_problem
+from tests.factories import DAY, offer, random_instance, session
+from tests.matching.test_cross_check import contested
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_the_session_table_finds_exactly_the_clashes_offers_report(seed: int) -> None:
+    offers = random_instance(seed, n_students=4, n_offers=12).offers
+    table = Sessions(offers)
+    pairs = list(itertools.product(range(len(offers)), repeat=2))
+    a = np.array([i for i, _ in pairs], dtype=np.int64)
+    b = np.array([j for _, j in pairs], dtype=np.int64)
+    expected = [offers[i].clashes_with(offers[j]) for i, j in pairs]
+    assert table.clash(a, b).tolist() == expected
+
+
+def test_sessions_that_only_touch_do_not_clash_and_a_shared_minute_does() -> None:
+    morning = offer("m", sessions=(session(DAY, "09:00", "12:00"),))
+    touching = offer("t", sessions=(session(DAY, "12:00", "15:00"),))
+    overlapping = offer("o", sessions=(session(DAY, "11:59", "15:00"),))
+    table = Sessions((morning, touching, overlapping))
+    assert table.clash(np.array([0, 0, 1]), np.array([1, 2, 2])).tolist() == [False, True, True]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(20, 80))
+def test_the_local_repair_leaves_no_clash_and_keeps_every_capacity(seed: int, size: int) -> None:
+    problem = build_problem(contested(seed, n_students=size, n_offers=max(4, size * 3 // 8)))
+    selected, _ = repair(problem, solve_relaxation(problem, None, seed), seed)
+    assert not find_clashes(problem, selected)
+    taken = np.bincount(problem.arc_offer[selected], minlength=len(problem.offers))
+    assert (taken <= problem.capacity).all()
+    slots = problem.arc_student[selected] * 4 + problem.arc_group[selected]
+    assert len(np.unique(slots)) == len(slots)  # one allocation per student and level group
