@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, model_validator
 
 from schemas.common import Form, Frozen, Id, LevelGroup, OfferKind
 from schemas.entities import Offer, PreferenceList, Student
-from schemas.result import Allocation, RiskCode
+from schemas.instance import RoundRules
+from schemas.result import Allocation, Metrics, RiskCode
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -68,7 +69,8 @@ class AttendanceRecorded(Envelope):
     debriefed: bool = False
 
 
-RoundScope = Literal["school", "cluster", "all"]
+# "students" is a re-match: only the students named, everyone else's allocation unchanged.
+RoundScope = Literal["school", "cluster", "all", "students"]
 
 
 class RoundRequested(Envelope):
@@ -76,13 +78,52 @@ class RoundRequested(Envelope):
     round_id: Id
     scope: RoundScope = "all"
     school_ids: tuple[Id, ...] = ()  # for scope "school" (one) or "cluster" (several)
+    student_ids: tuple[Id, ...] = ()  # for scope "students"
     mode: Literal["preview", "commit"] = "preview"
     matching_mode: Literal["optimal", "stable"] = "optimal"
     seed: int = 0
+    rules: RoundRules | None = None  # None: the default rules (a 90% target, ...)
+    reason: str = Field(default="", max_length=500)  # why it runs, e.g. "offer X withdrawn"
+
+    @model_validator(mode="after")
+    def _check_scope(self) -> Self:
+        if self.scope == "school" and len(self.school_ids) != 1:
+            raise ValueError("school_ids: scope 'school' names exactly one school")
+        if self.scope == "cluster" and not self.school_ids:
+            raise ValueError("school_ids: scope 'cluster' names at least one school")
+        if self.scope == "students" and not self.student_ids:
+            raise ValueError("student_ids: scope 'students' names at least one student")
+        if self.scope != "students" and self.student_ids:
+            raise ValueError("student_ids: only a scope 'students' round names students")
+        return self
+
+
+class RoundCompleted(Envelope):
+    """A round finished: its summary. A preview's proposed allocations follow as
+    AllocationProposed events; a commit's as AllocationMade (and AllocationRevoked for the
+    allocations it replaced)."""
+
+    type: Literal["round_completed"] = "round_completed"
+    round_id: Id
+    mode: Literal["preview", "commit"]
+    status: Literal["done", "failed"]
+    message: str = ""
+    metrics: Metrics | None = None
+    unmatched: int = 0
+    made: int = 0  # allocations published with this round (proposed, for a preview)
+    revoked: int = 0
 
 
 class AllocationMade(Envelope):
     type: Literal["allocation_made"] = "allocation_made"
+    round_id: Id
+    allocation: Allocation
+
+
+class AllocationProposed(Envelope):
+    """A preview's allocation: nothing is committed, nobody is placed."""
+
+    type: Literal["allocation_proposed"] = "allocation_proposed"
     round_id: Id
     allocation: Allocation
 
@@ -125,14 +166,49 @@ class CoverageUpdated(Envelope):
     kinds: tuple[OfferKind, ...] = ()
 
 
+class CoverageAlert(Envelope):
+    """A school's projected Benchmark 8 coverage is below its target."""
+
+    type: Literal["coverage_alert"] = "coverage_alert"
+    school_id: Id
+    students: int
+    b8_projected: int
+    projected_pct: float
+    target_pct: float
+    shortfall: int  # students still to place for the school to reach its target
+    detail: str
+
+
+class FieldError(Frozen):
+    field: str  # dotted path into the event, e.g. "student.form"; "" for the whole message
+    message: str
+
+
+class DeadLettered(Envelope):
+    """A message a consumer could not apply: the original bytes and why, for repair and replay."""
+
+    type: Literal["dead_lettered"] = "dead_lettered"
+    topic: str  # the short topic name it came from ("students")
+    partition: int | None = None
+    offset: int | None = None
+    key: str | None = None
+    original_event_id: str | None = None  # when the message had one
+    reason: str
+    errors: tuple[FieldError, ...] = ()
+    original: str  # the original bytes as UTF-8 (undecodable bytes replaced)
+    original_base64: str  # the original bytes exactly
+
+
 StudentEvent = StudentRegistered
 OfferEvent = Annotated[OfferSubmitted | OfferWithdrawn, Field(discriminator="type")]
 PreferenceEvent = PreferencesRanked
 AttendanceEvent = AttendanceRecorded
-RoundEvent = RoundRequested
-AllocationEvent = Annotated[AllocationMade | AllocationRevoked, Field(discriminator="type")]
+RoundEvent = Annotated[RoundRequested | RoundCompleted, Field(discriminator="type")]
+AllocationEvent = Annotated[
+    AllocationMade | AllocationProposed | AllocationRevoked, Field(discriminator="type")
+]
 RiskEvent = Annotated[RiskFlagged | RiskCleared, Field(discriminator="type")]
-CoverageEvent = CoverageUpdated
+CoverageEvent = Annotated[CoverageUpdated | CoverageAlert, Field(discriminator="type")]
 AnyEvent = Annotated[
     StudentRegistered
     | OfferSubmitted
@@ -140,11 +216,15 @@ AnyEvent = Annotated[
     | PreferencesRanked
     | AttendanceRecorded
     | RoundRequested
+    | RoundCompleted
     | AllocationMade
+    | AllocationProposed
     | AllocationRevoked
     | RiskFlagged
     | RiskCleared
-    | CoverageUpdated,
+    | CoverageUpdated
+    | CoverageAlert
+    | DeadLettered,
     Field(discriminator="type"),
 ]
 
@@ -158,5 +238,6 @@ TOPIC_ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "allocations": TypeAdapter(AllocationEvent),
     "risks": TypeAdapter(RiskEvent),
     "coverage": TypeAdapter(CoverageEvent),
+    "dead-letter": TypeAdapter(DeadLettered),
 }
 ANY_EVENT: TypeAdapter[Any] = TypeAdapter(AnyEvent)

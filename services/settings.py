@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     topic_prefix: str = "placement."
     topic_partitions: Annotated[int, Field(ge=1, le=1024)] = 4
     topic_replication: Annotated[int, Field(ge=1, le=5)] = 1
+    # The worker's consumer group: a member silent this long is presumed dead and its
+    # partitions move to the others. Short in tests (the embedded broker's joins take about as
+    # long as this), longer in production so a busy worker is not evicted.
+    worker_session_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # How often consumed offsets are committed; a crash replays at most this much, and the
+    # replay has no effect (consumers are idempotent).
+    worker_commit_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
 
     @property
     def embedded_broker(self) -> bool:

@@ -33,7 +33,7 @@ class Received:
     """One record read from a topic.
 
     `event` is the decoded event; None when the bytes are not a valid event of that topic, and
-    then `error` says why (or on a topic without a schema, dead-letter, where both are None).
+    then `error` says why.
     """
 
     topic: str

@@ -18,15 +18,19 @@ from kafka.errors import KafkaError
 
 from schemas.events import (
     AllocationMade,
+    AllocationProposed,
     AllocationRevoked,
     AttendanceRecorded,
+    CoverageAlert,
     CoverageUpdated,
+    DeadLettered,
     Envelope,
     OfferSubmitted,
     OfferWithdrawn,
     PreferencesRanked,
     RiskCleared,
     RiskFlagged,
+    RoundCompleted,
     RoundRequested,
     StudentRegistered,
 )
@@ -120,16 +124,18 @@ def route(event: Envelope) -> tuple[str, str]:
             return "preferences", event.preferences.student_id
         case AttendanceRecorded():
             return "attendance", event.student_id
-        case RoundRequested():
+        case RoundRequested() | RoundCompleted():
             return "rounds", event.round_id
-        case AllocationMade():
+        case AllocationMade() | AllocationProposed():
             return "allocations", event.allocation.student_id
         case AllocationRevoked():
             return "allocations", event.student_id
         case RiskFlagged() | RiskCleared():
             return "risks", event.offer_id
-        case CoverageUpdated():
+        case CoverageUpdated() | CoverageAlert():
             return "coverage", event.school_id
+        case DeadLettered():
+            return DEAD_LETTER, event.key or ""
     raise UnknownTopic(f"no topic carries {type(event).__name__} events")
 
 

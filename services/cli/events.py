@@ -168,7 +168,7 @@ def _announce(
 
 
 def _as_line(received: Received) -> str | None:
-    """An event as its JSON; a record without a schema (dead-letter) as its text; else warn."""
+    """An event as its JSON; a record without a schema as its text; else warn."""
     if received.event is not None:
         return received.event.model_dump_json()
     where = f"{received.topic}[{received.partition}] offset {received.offset}"

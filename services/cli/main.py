@@ -7,6 +7,10 @@
     placement broker [--port N]
     placement events publish FILE.jsonl
     placement events tail TOPIC [--from-beginning] [--limit N] [--timeout S]
+    placement up [--demo [--once]]       the service on the embedded default, until Ctrl-C
+    placement worker | migrate           the service against Kafka and PostgreSQL
+    placement rounds run|status|list     allocation rounds through the event stream
+    placement coverage [--school ID]
 
 Bad input (a missing file, invalid JSON, a record that fails validation, an instance the engine
 rejects, an unknown student) prints one line, `error: <file>: <record and field>: <problem>`, and
@@ -43,6 +47,7 @@ from services.cli.report import (
     print_instance_summary,
     print_summary,
 )
+from services.cli.service import add_commands as add_service_commands
 from services.generator import generate
 
 EXIT_OK = 0
@@ -113,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_schema)
 
     add_broker_commands(commands)
+    add_service_commands(commands)
     return parser
 
 

@@ -259,6 +259,8 @@ class MemoryAllocationRepository(MemoryRepository, repo.AllocationRepository):
         student_id: str | None = None,
         offer_id: str | None = None,
         statuses: Collection[AllocationStatus] | None = None,
+        school_ids: repo.SchoolIds = None,
+        student_ids: Collection[str] | None = None,
     ) -> list[StoredAllocation]:
         wanted = (round_id, student_id, offer_id)
         return [
@@ -266,6 +268,8 @@ class MemoryAllocationRepository(MemoryRepository, repo.AllocationRepository):
             for key, a in sorted(self.state.allocations.items())
             if all(w is None or w == k for w, k in zip(wanted, key, strict=True))
             and (statuses is None or a.status in statuses)
+            and (school_ids is None or self.state.school_of(key[1]) in school_ids)
+            and (student_ids is None or key[1] in student_ids)
         ]
 
     def set_status(

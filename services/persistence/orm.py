@@ -174,6 +174,7 @@ class RoundRow(Base):
     round_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
     scope: Mapped[str] = mapped_column(String(16))
     school_ids: Mapped[list[str]] = mapped_column(JSON)
+    student_ids: Mapped[list[str]] = mapped_column(JSON)  # scope "students" (a re-match)
     mode: Mapped[str] = mapped_column(String(16))
     matching_mode: Mapped[str] = mapped_column(String(16))
     seed: Mapped[int] = mapped_column(BigInteger)

@@ -66,6 +66,7 @@ class RoundRecord(Frozen):
     round_id: Id
     scope: RoundScope = "all"
     school_ids: tuple[Id, ...] = ()
+    student_ids: tuple[Id, ...] = ()  # scope "students": a re-match of just these
     mode: Literal["preview", "commit"] = "preview"
     matching_mode: Literal["optimal", "stable"] = "optimal"
     seed: int = 0
@@ -110,10 +111,12 @@ class RoundRecord(Frozen):
             round_id=event.round_id,
             scope=event.scope,
             school_ids=event.school_ids,
+            student_ids=event.student_ids,
             mode=event.mode,
             matching_mode=event.matching_mode,
             seed=event.seed,
-            rules=rules or RoundRules(),
+            rules=rules or event.rules or RoundRules(),
+            message=event.reason,
             requested_at=event.occurred_at,
         )
 

@@ -44,6 +44,11 @@ class StudentRepository(abc.ABC):
     @abc.abstractmethod
     def get(self, student_id: str) -> Student | None: ...
 
+    def get_many(self, student_ids: Collection[str]) -> dict[str, Student]:
+        """The known students among `student_ids`, by id; the SQL adapter reads them at once."""
+        found = {i: self.get(i) for i in student_ids}
+        return {i: s for i, s in found.items() if s is not None}
+
     @abc.abstractmethod
     def find(self, school_ids: SchoolIds = None) -> list[Student]:
         """Students of these schools (all when None), by student_id."""
@@ -59,6 +64,11 @@ class OfferRepository(abc.ABC):
 
     @abc.abstractmethod
     def get_record(self, offer_id: str) -> OfferRecord | None: ...
+
+    def get_records(self, offer_ids: Collection[str]) -> dict[str, OfferRecord]:
+        """The known offers among `offer_ids`, by id; the SQL adapter reads them at once."""
+        found = {i: self.get_record(i) for i in offer_ids}
+        return {i: r for i, r in found.items() if r is not None}
 
     @abc.abstractmethod
     def withdraw(self, offer_id: str, reason: str = "") -> None:
@@ -165,8 +175,11 @@ class AllocationRepository(abc.ABC):
         student_id: str | None = None,
         offer_id: str | None = None,
         statuses: Collection[AllocationStatus] | None = None,
+        school_ids: SchoolIds = None,
+        student_ids: Collection[str] | None = None,
     ) -> list[StoredAllocation]:
-        """Allocations matching every given filter, by round, student, offer."""
+        """Allocations matching every given filter (`school_ids`: of students of these schools),
+        by round, student, offer."""
 
     @abc.abstractmethod
     def set_status(

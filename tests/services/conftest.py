@@ -1,4 +1,9 @@
-"""Backends for the persistence tests: in-memory fakes, a SQLite file and PostgreSQL.
+"""Real parts for the service tests: the embedded broker, a SQLite file and PostgreSQL.
+
+The broker: one real embedded tansu for the whole session, and a fresh topic namespace (a
+unique prefix) per test, so tests never see each other's messages.
+
+Databases: in-memory fakes, a SQLite file and PostgreSQL.
 
 PostgreSQL is reached at PLACEMENT_TEST_POSTGRES_URL (default: the project machines' server,
 postgresql+psycopg://postgres@127.0.0.1:5432/test). Each test session creates its own schemas
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
+from services.broker import EmbeddedBroker, provision
 from services.persistence import Database, MemoryStore, MemoryUnitOfWork, UnitOfWorkFactory, migrate
 from services.persistence.orm import Base
 from services.settings import Settings
@@ -159,3 +166,55 @@ def fresh_url(request: pytest.FixtureRequest, sqlite_url: str) -> FreshUrl:
         return server.fresh().render_as_string(hide_password=False)
 
     return make
+
+
+# -- the broker ---------------------------------------------------------------------------
+
+PARTITIONS = 3
+
+
+def group_is_gone(pgid: int) -> bool:
+    """True when no process is left in the process group `pgid`."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def eventually(condition: object, timeout: float = 10.0) -> bool:
+    """Poll `condition()` until it is true or `timeout` seconds pass; never a fixed sleep."""
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    embedded = EmbeddedBroker()
+    embedded.start()
+    pgid = embedded.pid
+    assert pgid is not None
+    yield embedded
+    embedded.stop()
+    assert group_is_gone(pgid), "a tansu process outlived stop()"
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker) -> Settings:
+    """Settings on the shared broker, with topics of their own (a unique prefix per test)."""
+    return Settings(
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        topic_partitions=PARTITIONS,
+    )
+
+
+@pytest.fixture
+def provisioned(settings: Settings) -> Settings:
+    provision(settings)
+    return settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -22,6 +22,7 @@ from services.persistence.records import OfferRecord
 from services.persistence.sql.base import SqlRepository, in_schools, upsert
 
 FRESH = {"populate_existing": True}  # rows written by upsert() bypass the identity map
+IN_CHUNK = 1000  # ids per IN list, far below SQLite's 32,766 parameters
 
 
 class SqlStudentRepository(SqlRepository, repo.StudentRepository):
@@ -35,6 +36,17 @@ class SqlStudentRepository(SqlRepository, repo.StudentRepository):
     def get(self, student_id: str) -> Student | None:
         row = self.session.get(StudentRow, student_id, populate_existing=True)
         return None if row is None else _student(row)
+
+    def get_many(self, student_ids: Collection[str]) -> dict[str, Student]:
+        out: dict[str, Student] = {}
+        ids = sorted(set(student_ids))
+        for start in range(0, len(ids), IN_CHUNK):
+            query = select(StudentRow).where(
+                StudentRow.student_id.in_(ids[start : start + IN_CHUNK])
+            )
+            for row in self.session.scalars(query, execution_options=FRESH):
+                out[row.student_id] = _student(row)
+        return out
 
     def find(self, school_ids: repo.SchoolIds = None) -> list[Student]:
         query = select(StudentRow).order_by(StudentRow.student_id)
@@ -88,6 +100,15 @@ class SqlOfferRepository(SqlRepository, repo.OfferRepository):
     def get_record(self, offer_id: str) -> OfferRecord | None:
         row = self.session.get(OfferRow, offer_id, populate_existing=True)
         return None if row is None else _offer_record(row)
+
+    def get_records(self, offer_ids: Collection[str]) -> dict[str, OfferRecord]:
+        out: dict[str, OfferRecord] = {}
+        ids = sorted(set(offer_ids))
+        for start in range(0, len(ids), IN_CHUNK):
+            query = select(OfferRow).where(OfferRow.offer_id.in_(ids[start : start + IN_CHUNK]))
+            for row in self.session.scalars(query, execution_options=FRESH):
+                out[row.offer_id] = _offer_record(row)
+        return out
 
     def withdraw(self, offer_id: str, reason: str = "") -> None:
         row = self.session.get(OfferRow, offer_id, populate_existing=True)

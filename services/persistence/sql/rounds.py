@@ -16,7 +16,7 @@ from services.persistence.records import (
     RoundStatus,
     StoredAllocation,
 )
-from services.persistence.sql.base import SqlRepository, equals_or_any
+from services.persistence.sql.base import SqlRepository, equals_or_any, in_schools
 
 
 class SqlRoundRepository(SqlRepository, repo.RoundRepository):
@@ -29,6 +29,7 @@ class SqlRoundRepository(SqlRepository, repo.RoundRepository):
             updated_at=self.clock(),
         )
         row.school_ids = list(round_.school_ids)
+        row.student_ids = list(round_.student_ids)
         self.session.add(row)
         self.session.flush()  # a duplicate round id is a Conflict here, not at commit
 
@@ -76,6 +77,7 @@ def _round(row: RoundRow) -> RoundRecord:
         round_id=row.round_id,
         scope=row.scope,
         school_ids=tuple(row.school_ids),
+        student_ids=tuple(row.student_ids),
         mode=row.mode,
         matching_mode=row.matching_mode,
         seed=row.seed,
@@ -127,14 +129,18 @@ class SqlAllocationRepository(SqlRepository, repo.AllocationRepository):
         student_id: str | None = None,
         offer_id: str | None = None,
         statuses: Collection[AllocationStatus] | None = None,
+        school_ids: repo.SchoolIds = None,
+        student_ids: Collection[str] | None = None,
     ) -> list[StoredAllocation]:
-        query = select(AllocationRow).where(
+        query = in_schools(select(AllocationRow), AllocationRow.student_id, school_ids).where(
             equals_or_any(AllocationRow.round_id, round_id),
             equals_or_any(AllocationRow.student_id, student_id),
             equals_or_any(AllocationRow.offer_id, offer_id),
         )
         if statuses is not None:
             query = query.where(AllocationRow.status.in_(sorted(s.value for s in statuses)))
+        if student_ids is not None:  # callers pass batches, well under SQLite's parameter limit
+            query = query.where(AllocationRow.student_id.in_(sorted(set(student_ids))))
         query = query.order_by(
             AllocationRow.round_id, AllocationRow.student_id, AllocationRow.offer_id
         )

@@ -7,15 +7,19 @@ import datetime as dt
 from schemas import Allocation, Form, LevelGroup, OfferKind, RiskCode
 from schemas.events import (
     AllocationMade,
+    AllocationProposed,
     AllocationRevoked,
     AttendanceRecorded,
+    CoverageAlert,
     CoverageUpdated,
+    DeadLettered,
     Envelope,
     OfferSubmitted,
     OfferWithdrawn,
     PreferencesRanked,
     RiskCleared,
     RiskFlagged,
+    RoundCompleted,
     RoundRequested,
     StudentRegistered,
 )
@@ -56,6 +60,32 @@ def one_of_each() -> list[Envelope]:
             fe_interactions=1,
             below_target=True,
         ),
+        RoundCompleted(round_id="r2", mode="preview", status="done", made=3),
+        AllocationProposed(
+            round_id="r2",
+            allocation=Allocation(
+                student_id="s7",
+                offer_id="o1",
+                kind=OfferKind.WORKPLACE_L1,
+                group=LevelGroup.B8_L1,
+            ),
+        ),
+        CoverageAlert(
+            school_id="sch2",
+            students=10,
+            b8_projected=5,
+            projected_pct=50,
+            target_pct=90,
+            shortfall=4,
+            detail="4 more students need the pair",
+        ),
+        DeadLettered(
+            topic="students",
+            key="s8",
+            reason="student.form: Input should be 'S4', 'S5' or 'S6'",
+            original='{"bad": 1}',
+            original_base64="eyJiYWQiOiAxfQ==",
+        ),
     ]
 
 
@@ -72,6 +102,10 @@ KEYS = [
     ("risks", "o3"),
     ("risks", "o4"),
     ("coverage", "sch1"),
+    ("rounds", "r2"),
+    ("allocations", "s7"),
+    ("coverage", "sch2"),
+    ("dead-letter", "s8"),
 ]
 
 

@@ -62,7 +62,7 @@ def test_publish_prints_a_count_per_topic_and_tail_prints_each_event_as_a_json_l
 
     assert main(["events", "publish", str(source)]) == 0
     out = capsys.readouterr().out
-    assert f"{env.topic('offers')}: 2" in out and f"{env.topic('coverage')}: 1" in out
+    assert f"{env.topic('offers')}: 2" in out and f"{env.topic('coverage')}: 2" in out
     assert f"Published {len(events)} events" in out
 
     argv = ["events", "tail", "offers", "--from-beginning", "--limit", "2", "--timeout", "5"]

@@ -10,7 +10,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from schemas.events import RoundRequested
+from schemas.events import DeadLettered, RoundRequested
 from services.broker import (
     DEAD_LETTER,
     BrokerUnavailable,
@@ -141,13 +141,16 @@ def test_tail_of_a_topic_that_was_never_provisioned_says_so(settings: Settings) 
         next(tail(settings, "students", timeout=1))
 
 
-def test_a_dead_letter_record_is_yielded_as_it_is_because_that_topic_has_no_schema(
+def test_a_dead_letter_record_is_decoded_with_its_reason_and_original_bytes(
     provisioned: Settings, raw_producer: Any
 ) -> None:
-    letter = b'{"reason": "invalid JSON", "original": "..."}'
-    raw_producer.send(provisioned.topic(DEAD_LETTER), key=b"s1", value=letter).get(5)
+    letter = DeadLettered(
+        topic="students", key="s1", reason="not JSON", original="{", original_base64="ew=="
+    )
+    value = letter.model_dump_json().encode()
+    raw_producer.send(provisioned.topic(DEAD_LETTER), key=b"s1", value=value).get(5)
     (record,) = tail(provisioned, DEAD_LETTER, from_beginning=True, limit=1, timeout=5)
-    assert record.value == letter and record.event is None and record.error is None
+    assert record.event == letter and record.error is None
 
 
 def test_publish_without_a_configured_broker_says_how_to_start_one() -> None:

@@ -15,7 +15,7 @@ from services.persistence import Database, alembic_config, migrate
 from services.persistence import migrations as migrate_command
 from services.persistence.orm import Base
 from services.settings import Settings
-from tests.services.persistence.conftest import FreshUrl
+from tests.services.conftest import FreshUrl
 
 BACKENDS = ["sqlite", "postgresql"]
 

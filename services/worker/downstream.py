@@ -1,0 +1,224 @@
+"""The consumers of what the service itself publishes: risk checks and coverage.
+
+- `check_risks` reads allocations made by a round and re-checks each against its student and
+  offer as stored now: risks are flagged (the allocation is held) or cleared (released), and
+  RiskFlagged / RiskCleared events are queued. Each event is claimed under the consumer's own
+  name, so a redelivery has no second effect.
+- `Coverage.update` recomputes Benchmark 8/9 coverage of the schools a batch of allocation,
+  attendance and student events touched, and queues CoverageUpdated for every (school, form)
+  whose figures changed, and a CoverageAlert when a school's projected coverage is below its
+  target. Coverage events carry state, not changes: repeating one has no effect, so this
+  consumer claims no event ids; its memory of what it last published only saves repeats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from matching.coverage import CoverageRow, Placement, coverage
+from schemas import Form
+from schemas.events import (
+    AllocationMade,
+    AllocationRevoked,
+    AttendanceRecorded,
+    CoverageAlert,
+    CoverageUpdated,
+    Envelope,
+    StudentRegistered,
+)
+from services.persistence import (
+    AbstractUnitOfWork,
+    Clock,
+    UnitOfWorkFactory,
+)
+from services.worker.messages import (
+    Message,
+    dead_letter,
+    decode,
+    event_id_of,
+    field_errors,
+    queue,
+    queue_dead_letter,
+    reason_of,
+    scoped_id,
+)
+from services.worker.risks import IN_FORCE, RiskChanges, recheck
+from services.worker.rounds import latest_rules
+
+SOURCE = "placement-coverage"
+
+
+def _decode_all(
+    uow: AbstractUnitOfWork, messages: Sequence[Message], consumer: str
+) -> list[Envelope]:
+    """The valid events of `messages`; the others are dead-lettered (once)."""
+    events: list[Envelope] = []
+    for message in messages:
+        try:
+            events.append(decode(message))
+        except (ValidationError, ValueError) as error:
+            errors = field_errors(error)
+            reason = f"{consumer}: {reason_of(errors)}"
+            queue_dead_letter(uow, dead_letter(message, reason, errors, event_id_of(message.value)))
+    return events
+
+
+def check_risks(uow_factory: UnitOfWorkFactory, messages: Sequence[Message]) -> RiskChanges:
+    """The risk agent's handler for a batch of the allocations topic."""
+    with uow_factory() as uow:
+        events = _decode_all(uow, messages, "risk check")
+        made = [e for e in events if isinstance(e, AllocationMade)]
+        claimed = uow.mark_processed_many(
+            [scoped_id("risk", e.event_id) for e in made], "allocations"
+        )
+        pairs = {
+            (e.round_id, e.allocation.student_id, e.allocation.offer_id)
+            for e in made
+            if scoped_id("risk", e.event_id) in claimed
+        }
+        changes = RiskChanges()
+        if pairs:
+            stored = uow.allocations.find(
+                student_ids={student for _, student, _ in pairs}, statuses=IN_FORCE
+            )
+            mine = [
+                a
+                for a in stored
+                if (a.round_id, a.allocation.student_id, a.allocation.offer_id) in pairs
+            ]
+            changes = recheck(uow, mine)
+        uow.commit()
+    return changes
+
+
+@dataclass
+class Coverage:
+    """The coverage agent's handler; keeps what it published last, per (school, form)."""
+
+    clock: Clock
+    published: dict[tuple[str, Form], CoverageRow] = field(default_factory=dict)
+    alerted: dict[str, int] = field(default_factory=dict)  # school -> projected when alerted
+
+    def update(self, uow_factory: UnitOfWorkFactory, messages: Sequence[Message]) -> int:
+        """Recompute the touched schools; returns how many events were queued."""
+        alerted = dict(self.alerted)  # adopted only once the alerts are committed
+        with uow_factory() as uow:
+            events = _decode_all(uow, messages, "coverage")
+            schools = self._schools(uow, events)
+            queued, rows = 0, []
+            if schools:
+                rows = self._rows(uow, schools)
+                queued = self._queue(uow, rows, alerted)
+            uow.commit()
+        self.alerted = alerted
+        for row in rows:
+            self.published[(row.school_id, row.form)] = row
+        return queued
+
+    def _schools(self, uow: AbstractUnitOfWork, events: Sequence[Envelope]) -> set[str]:
+        schools: set[str] = set()
+        student_ids: set[str] = set()
+        for event in events:
+            match event:
+                case StudentRegistered():
+                    schools.add(event.student.school_id)
+                case AllocationMade():
+                    student_ids.add(event.allocation.student_id)
+                case AllocationRevoked() | AttendanceRecorded():
+                    student_ids.add(event.student_id)
+        if student_ids:
+            schools |= {s.school_id for s in uow.students.get_many(student_ids).values()}
+        return schools
+
+    def _rows(self, uow: AbstractUnitOfWork, schools: set[str]) -> list[CoverageRow]:
+        return coverage_rows(uow, schools, self.clock().date())
+
+    def _queue(
+        self, uow: AbstractUnitOfWork, rows: list[CoverageRow], alerted: dict[str, int]
+    ) -> int:
+        queued = 0
+        for row in rows:
+            if self.published.get((row.school_id, row.form)) == row:
+                continue
+            queue(
+                uow,
+                CoverageUpdated(
+                    source=SOURCE,
+                    school_id=row.school_id,
+                    form=row.form,
+                    students=row.students,
+                    b8_projected=row.b8_projected,
+                    b8_achieved=row.b8_achieved,
+                    target_pct=row.target_pct,
+                    fe_visits=row.fe_visits,
+                    fe_interactions=row.fe_interactions,
+                    below_target=row.below_target,
+                ),
+            )
+            queued += 1
+        for school in sorted({row.school_id for row in rows}):
+            mine = [r for r in rows if r.school_id == school]
+            students = sum(r.students for r in mine)
+            projected = sum(r.b8_projected for r in mine)
+            target = mine[0].target_pct
+            pct = 100.0 * projected / students if students else 0.0
+            if pct >= target:
+                alerted.pop(school, None)
+                continue
+            if alerted.get(school) == projected:
+                continue  # alerted at this level already
+            shortfall = math.ceil(target * students / 100 - 1e-9) - projected
+            queue(
+                uow,
+                CoverageAlert(
+                    source=SOURCE,
+                    school_id=school,
+                    students=students,
+                    b8_projected=projected,
+                    projected_pct=round(pct, 2),
+                    target_pct=target,
+                    shortfall=shortfall,
+                    detail=(
+                        f"school {school}: {projected} of {students} students ({pct:.1f}%) "
+                        f"hold the Benchmark 8 pair, below the {target:g}% target; "
+                        f"{shortfall} more need an L1 and an L2/L3 placement"
+                    ),
+                ),
+            )
+            alerted[school] = projected
+            queued += 1
+        return queued
+
+
+def coverage_rows(
+    uow: AbstractUnitOfWork, schools: Collection[str] | None, today: dt.date
+) -> list[CoverageRow]:
+    """Coverage of these schools (None: all) from the system of record, as of `today`."""
+    kinds = {r.offer.offer_id: r.offer.kind for r in uow.offers.records()}
+    placements = [
+        Placement(student_id=a.allocation.student_id, kind=a.allocation.kind)
+        for a in uow.allocations.find(statuses=IN_FORCE, school_ids=schools)
+    ]
+    placements += [
+        Placement(
+            student_id=row.student_id,
+            kind=kinds[row.offer_id],
+            attended=True,
+            debriefed=row.debriefed,
+            date=row.date,
+        )
+        for row in uow.attendance.find(school_ids=schools, attended=True)
+    ]
+    rules = latest_rules(uow)
+    return coverage(
+        uow.students.find(schools),
+        placements,
+        targets=rules.school_targets,
+        default_target=rules.target_pct,
+        today=today,
+    )

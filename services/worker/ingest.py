@@ -1,0 +1,410 @@
+"""Ingest: validate a batch of student, offer, preference or attendance events and apply it.
+
+    outcome = ingest(db.unit_of_work, messages, clock)
+
+A batch commits in one transaction (one per event would cap ingest at a few hundred events a
+second on PostgreSQL). Within it, for each message in order:
+
+- bytes that are not a valid event of the topic are dead-lettered with the field and reason;
+- an event whose id was applied before is a duplicate and does nothing;
+- a valid event that must not be applied (`Rejected`: preferences of an unknown student, an
+  ineligible ranking, a passed deadline, an offer withdrawn twice...) is dead-lettered with its
+  reason, and nothing of it is written;
+- otherwise it is applied, with what follows from it: risk re-checks when an offer or a student
+  changes under an allocation, revocations and a re-match round when an offer is withdrawn or a
+  student does not show up.
+
+A rejection that time may cure (a student or offer not stored yet) is not dead-lettered at
+first: the batch is applied without it and the message comes back in `Outcome.retry`, for the
+caller to offer again shortly (with `final=True` the last time, when it is dead-lettered).
+Should the database refuse a write anyway (a race the checks could not see), the batch is rolled
+back and applied one event per transaction, so only the offending event is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from matching.eligibility import ineligibility
+from schemas import Student
+from schemas.events import (
+    AllocationRevoked,
+    AttendanceRecorded,
+    DeadLettered,
+    Envelope,
+    FieldError,
+    OfferSubmitted,
+    OfferWithdrawn,
+    PreferencesRanked,
+    RiskFlagged,
+    RoundRequested,
+    StudentRegistered,
+)
+from schemas.result import RiskCode
+from services.persistence import (
+    AbstractUnitOfWork,
+    AllocationStatus,
+    AttendanceRecord,
+    Clock,
+    Conflict,
+    StoredAllocation,
+    UnitOfWorkFactory,
+)
+from services.worker.messages import (
+    Message,
+    Rejected,
+    dead_letter,
+    decode,
+    event_id_of,
+    field_errors,
+    queue,
+    queue_dead_letter,
+    reason_of,
+)
+from services.worker.risks import IN_FORCE, recheck
+
+SOURCE = "placement-ingest"
+INGEST_TOPICS = ("students", "offers", "preferences", "attendance")
+
+
+@dataclass
+class Outcome:
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retry: list[Message] = field(default_factory=list)
+    rematches: list[str] = field(default_factory=list)  # round ids requested
+
+    def add(self, other: Outcome) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.dead_lettered += other.dead_lettered
+        self.retry += other.retry
+        self.rematches += other.rematches
+
+
+def ingest(
+    uow_factory: UnitOfWorkFactory,
+    messages: Sequence[Message],
+    clock: Clock,
+    *,
+    final: bool = False,
+) -> Outcome:
+    """Apply `messages` (all of one ingest topic) as described in the module docstring."""
+    decoded = [_decode(m) for m in messages]
+    indices = list(range(len(messages)))
+    try:
+        return _apply(uow_factory, messages, decoded, indices, clock, final)
+    except Conflict:
+        outcome = Outcome()
+        for i in indices:
+            try:
+                outcome.add(_apply(uow_factory, messages, decoded, [i], clock, final))
+            except Conflict as error:
+                with uow_factory() as uow:
+                    letter = dead_letter(
+                        messages[i],
+                        f"the database refused it: {error}",
+                        original_event_id=_event_id(decoded[i]),
+                    )
+                    if queue_dead_letter(uow, letter):
+                        outcome.dead_lettered += 1
+                    uow.commit()
+        return outcome
+
+
+@dataclass(frozen=True)
+class _Bad:
+    letter: DeadLettered
+
+
+def _decode(message: Message) -> Envelope | _Bad:
+    try:
+        return decode(message)
+    except (ValidationError, ValueError) as error:
+        errors = field_errors(error)
+        return _Bad(dead_letter(message, reason_of(errors), errors, event_id_of(message.value)))
+
+
+def _event_id(decoded: Envelope | _Bad) -> str | None:
+    return decoded.event_id if isinstance(decoded, Envelope) else decoded.letter.original_event_id
+
+
+def _apply(
+    uow_factory: UnitOfWorkFactory,
+    messages: Sequence[Message],
+    decoded: Sequence[Envelope | _Bad],
+    indices: Sequence[int],
+    clock: Clock,
+    final: bool,
+) -> Outcome:
+    if not indices:
+        return Outcome()
+    topic = messages[indices[0]].topic
+    with uow_factory() as uow:
+        outcome = Outcome()
+        events = [e for e in (decoded[i] for i in indices) if isinstance(e, Envelope)]
+        claimed = uow.mark_processed_many([e.event_id for e in events], topic)
+        handler = _Handler(uow, clock, events)
+        retry: list[int] = []
+        for i in indices:
+            item = decoded[i]
+            if isinstance(item, _Bad):
+                if queue_dead_letter(uow, item.letter):
+                    outcome.dead_lettered += 1
+                else:
+                    outcome.duplicates += 1
+                continue
+            if item.event_id not in claimed:
+                outcome.duplicates += 1
+                continue
+            claimed.discard(item.event_id)  # a second copy in this batch is a duplicate too
+            try:
+                handler.check(item)
+            except Rejected as rejected:
+                if rejected.retry and not final:
+                    retry.append(i)
+                    continue
+                errors = (FieldError(field=rejected.field, message=str(rejected)),)
+                letter = dead_letter(messages[i], str(rejected), errors, item.event_id)
+                if queue_dead_letter(uow, letter):
+                    outcome.dead_lettered += 1
+                continue
+            handler.apply(item)
+            outcome.applied += 1
+        if retry:
+            # The retried events were claimed above: start again without them, so their ids
+            # stay free for the next attempt.
+            uow.rollback()
+            again = _apply(
+                uow_factory,
+                messages,
+                decoded,
+                [i for i in indices if i not in set(retry)],
+                clock,
+                final,
+            )
+            again.retry += [messages[i] for i in retry]
+            return again
+        handler.finish()
+        outcome.rematches = handler.rematches
+        uow.commit()
+    return outcome
+
+
+class _Handler:
+    """Checks and applies the events of one batch inside one unit of work."""
+
+    def __init__(self, uow: AbstractUnitOfWork, clock: Clock, events: Sequence[Envelope]) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.students: list[Student] = []
+        self.preferences: list[PreferencesRanked] = []
+        self.rematches: list[str] = []
+        # What the checks of preference and attendance events read, fetched at once.
+        student_ids: set[str] = set()
+        offer_ids: set[str] = set()
+        for event in events:
+            if isinstance(event, PreferencesRanked):
+                student_ids.add(event.preferences.student_id)
+                offer_ids.update(event.preferences.ranked)
+            elif isinstance(event, AttendanceRecorded):
+                student_ids.add(event.student_id)
+                offer_ids.add(event.offer_id)
+        self.known_students = uow.students.get_many(student_ids) if student_ids else {}
+        self.known_offers = uow.offers.get_records(offer_ids) if offer_ids else {}
+
+    # -- checks: raise Rejected, write nothing ------------------------------------------------
+
+    def check(self, event: Envelope) -> None:
+        match event:
+            case OfferSubmitted():
+                self._check_submission(event)
+            case OfferWithdrawn():
+                self._check_withdrawal(event)
+            case PreferencesRanked():
+                self._check_preferences(event)
+            case AttendanceRecorded():
+                self._check_attendance(event)
+
+    def _check_submission(self, event: OfferSubmitted) -> None:
+        record = self.uow.offers.get_record(event.offer.offer_id)
+        if record is not None and record.withdrawn_at is not None:
+            raise Rejected(
+                f"offer {event.offer.offer_id} was withdrawn on {_day(record.withdrawn_at)}; "
+                "a withdrawn offer cannot be edited, submit it again under a new offer_id",
+                "offer.offer_id",
+            )
+
+    def _check_withdrawal(self, event: OfferWithdrawn) -> None:
+        record = self.uow.offers.get_record(event.offer_id)
+        if record is None:
+            raise Rejected(f"offer {event.offer_id} is unknown: nothing to withdraw", "offer_id")
+        if record.withdrawn_at is not None:
+            raise Rejected(
+                f"offer {event.offer_id} was already withdrawn on {_day(record.withdrawn_at)}",
+                "offer_id",
+            )
+
+    def _check_preferences(self, event: PreferencesRanked) -> None:
+        ranking = event.preferences
+        student = self.known_students.get(ranking.student_id)
+        if student is None:
+            raise Rejected(
+                f"student {ranking.student_id} is not registered; register the student first",
+                "preferences.student_id",
+                retry=True,
+            )
+        for j, offer_id in enumerate(ranking.ranked):
+            where = f"preferences.ranked.{j}"
+            record = self.known_offers.get(offer_id)
+            if record is None:
+                raise Rejected(f"offer {offer_id} is unknown", where, retry=True)
+            if record.withdrawn_at is not None:
+                raise Rejected(f"offer {offer_id} was withdrawn and cannot be ranked", where)
+            deadline = record.preference_deadline
+            if deadline is not None and event.occurred_at > deadline:
+                raise Rejected(
+                    f"the deadline for ranking offer {offer_id} passed at "
+                    f"{deadline:%Y-%m-%d %H:%M} UTC",
+                    where,
+                )
+            reasons = ineligibility(student, record.offer)
+            if reasons:
+                raise Rejected(
+                    f"student {student.student_id} is not eligible for offer {offer_id}: "
+                    + "; ".join(reasons),
+                    where,
+                )
+
+    def _check_attendance(self, event: AttendanceRecorded) -> None:
+        if event.student_id not in self.known_students:
+            raise Rejected(
+                f"student {event.student_id} is not registered", "student_id", retry=True
+            )
+        record = self.known_offers.get(event.offer_id)
+        if record is None:
+            raise Rejected(f"offer {event.offer_id} is unknown", "offer_id", retry=True)
+        if event.date not in {s.date for s in record.offer.sessions}:
+            days = ", ".join(str(s.date) for s in record.offer.sessions)
+            raise Rejected(
+                f"offer {event.offer_id} has no session on {event.date} (its sessions: {days})",
+                "date",
+            )
+        if not self.uow.allocations.find(student_id=event.student_id, offer_id=event.offer_id):
+            raise Rejected(
+                f"student {event.student_id} was never allocated to offer {event.offer_id}",
+                "offer_id",
+            )
+
+    # -- effects -----------------------------------------------------------------------------
+
+    def apply(self, event: Envelope) -> None:
+        match event:
+            case StudentRegistered():
+                self.students.append(event.student)
+            case OfferSubmitted():
+                self.uow.offers.add(event.offer, event.preference_deadline)
+                in_force = self.uow.allocations.find(
+                    offer_id=event.offer.offer_id, statuses=IN_FORCE
+                )
+                recheck(self.uow, in_force)
+            case OfferWithdrawn():
+                self._withdraw(event)
+            case PreferencesRanked():
+                self.preferences.append(event)
+            case AttendanceRecorded():
+                self._attend(event)
+
+    def finish(self) -> None:
+        """The batched writes, then what follows from them."""
+        if self.students:
+            self.uow.students.add_many(self.students)
+            ids = {s.student_id for s in self.students}
+            recheck(self.uow, self.uow.allocations.find(student_ids=ids, statuses=IN_FORCE))
+        if self.preferences:
+            self.uow.preferences.add_many(e.preferences for e in self.preferences)
+
+    def _withdraw(self, event: OfferWithdrawn) -> None:
+        self.uow.offers.withdraw(event.offer_id, event.reason)
+        detail = f"offer {event.offer_id} was withdrawn" + (
+            f": {event.reason}" if event.reason else ""
+        )
+        affected = self._revoke(
+            self.uow.allocations.find(offer_id=event.offer_id, statuses=IN_FORCE),
+            detail,
+            flag=RiskCode.OFFER_WITHDRAWN,
+        )
+        self._rematch(event, affected, detail)
+
+    def _attend(self, event: AttendanceRecorded) -> None:
+        self.uow.attendance.record(AttendanceRecord.from_event(event))
+        if event.attended:
+            return
+        in_force = self.uow.allocations.find(
+            student_id=event.student_id, offer_id=event.offer_id, statuses=IN_FORCE
+        )
+        detail = f"student {event.student_id} did not attend offer {event.offer_id} on {event.date}"
+        affected = self._revoke(in_force, detail)
+        self._rematch(event, affected, detail)
+
+    def _revoke(
+        self, allocations: Sequence[StoredAllocation], reason: str, flag: RiskCode | None = None
+    ) -> list[str]:
+        affected: list[str] = []
+        for stored in allocations:
+            a = stored.allocation
+            if flag is not None and self.uow.risks.flag(a.student_id, a.offer_id, flag, reason):
+                queue(
+                    self.uow,
+                    RiskFlagged(
+                        source=SOURCE,
+                        student_id=a.student_id,
+                        offer_id=a.offer_id,
+                        code=flag,
+                        detail=reason,
+                    ),
+                )
+            self.uow.allocations.set_status(
+                stored.round_id, a.student_id, a.offer_id, AllocationStatus.REVOKED, reason
+            )
+            queue(
+                self.uow,
+                AllocationRevoked(
+                    source=SOURCE,
+                    round_id=stored.round_id,
+                    student_id=a.student_id,
+                    offer_id=a.offer_id,
+                    reason=reason,
+                ),
+            )
+            affected.append(a.student_id)
+        return affected
+
+    def _rematch(self, cause: Envelope, students: Sequence[str], reason: str) -> None:
+        """Ask for a re-match of just these students; the round runs on the rounds topic."""
+        if not students:
+            return
+        digest = hashlib.sha256(cause.event_id.encode()).hexdigest()[:16]
+        round_id = f"rematch-{digest}"
+        queue(
+            self.uow,
+            RoundRequested(
+                source=SOURCE,
+                round_id=round_id,
+                scope="students",
+                student_ids=tuple(sorted(set(students))),
+                mode="commit",
+                reason=reason[:500],
+            ),
+        )
+        self.rematches.append(round_id)
+
+
+def _day(moment: dt.datetime) -> str:
+    return f"{moment:%Y-%m-%d}"
