@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -82,7 +84,8 @@ class Worker:
         self.coverage = Coverage(clock)
         self.totals = Outcome()
         self.rounds_run: list[RoundRecord] = []
-        self._datadir = tempfile.TemporaryDirectory(prefix="placement-worker-")
+        # faust keeps a data directory even with in-memory tables; ours is private and temporary
+        self.datadir = Path(tempfile.gettempdir()) / f"placement-worker-{uuid.uuid4().hex}"
         # One thread per agent: each agent's batches stay in order, agents run side by side.
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self.app = self._build_app()
@@ -100,7 +103,7 @@ class Worker:
             await asyncio.get_running_loop().run_in_executor(None, self.relay.stop)
         for pool in self._pools.values():
             pool.shutdown(wait=True)
-        self._datadir.cleanup()
+        shutil.rmtree(self.datadir, ignore_errors=True)
 
     async def ready(self, timeout: float = 60.0) -> None:
         """Wait until this worker has been assigned its partitions (it is consuming)."""
@@ -119,7 +122,7 @@ class Worker:
             f"{settings.topic_prefix}worker",
             broker=[f"kafka://{server}" for server in bootstrap_servers(settings)],
             store="memory://",
-            datadir=Path(self._datadir.name),
+            datadir=self.datadir,
             web_enabled=False,
             topic_allow_declare=False,  # provisioned with the admin client, see broker.topics
             topic_disable_leader=True,

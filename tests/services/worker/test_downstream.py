@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from schemas import Form, OfferKind, RiskCode, RoundRules
-from schemas.entities import Offer, Student
+from schemas.entities import Offer
 from schemas.events import (
     AllocationMade,
     AllocationProposed,
     AllocationRevoked,
     AttendanceRecorded,
-    Envelope,
     RoundRequested,
     StudentRegistered,
 )
 from schemas.result import Allocation
-from services.broker.topics import route
 from services.persistence import (
     AllocationStatus,
     AttendanceRecord,
@@ -42,11 +40,18 @@ from services.worker.risks import RiskChanges
 from services.worker.rounds import run_round
 from tests import factories as f
 from tests.services.conftest import Ticker
+from tests.services.worker.outbox import (
+    Queued,
+    dead_letters,
+    drain,
+    message,
+    queued,
+    seed,
+    statuses,
+)
 
 ACTIVE, HELD, REVOKED = AllocationStatus.ACTIVE, AllocationStatus.HELD, AllocationStatus.REVOKED
 L1, L2, L3 = OfferKind.WORKPLACE_L1, OfferKind.WORKPLACE_L2, OfferKind.WORKPLACE_L3
-
-Queued = tuple[str, str, dict[str, Any]]  # topic, key, payload
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -56,17 +61,6 @@ def offer(offer_id: str, day: int, kind: OfferKind = L1, **kw: Any) -> Offer:
     """An offer with one session `day` days after factories.DAY, with room for everyone."""
     session = f.session(f.DAY + dt.timedelta(days=day))
     return f.offer(offer_id, kind, sessions=(session,), **{"capacity": 10, **kw})
-
-
-def seed(
-    uow_factory: UnitOfWorkFactory, students: Iterable[Student], offers: Iterable[Offer]
-) -> None:
-    with uow_factory() as uow:
-        for student in students:
-            uow.students.add(student)
-        for o in offers:
-            uow.offers.add(o)
-        uow.commit()
 
 
 def allocation(student_id: str, offer_id: str, kind: OfferKind = L1) -> Allocation:
@@ -90,33 +84,6 @@ def place(
         message(AllocationMade(round_id=round_id, allocation=a), offset)
         for offset, a in enumerate(allocations)
     ]
-
-
-def message(event: Envelope, offset: int = 0) -> Message:
-    topic, key = route(event)
-    return Message(topic, event.model_dump_json().encode(), key, 0, offset)
-
-
-def queued(uow_factory: UnitOfWorkFactory) -> list[Queued]:
-    with uow_factory() as uow:
-        return [(m.topic, m.key, json.loads(m.payload)) for m in uow.outbox.unpublished(1000)]
-
-
-def drain(uow_factory: UnitOfWorkFactory) -> list[Queued]:
-    """What is waiting in the outbox, marked published: later calls see only what is new."""
-    with uow_factory() as uow:
-        pending = uow.outbox.unpublished(1000)
-        uow.outbox.mark_published([m.id for m in pending])
-        uow.commit()
-    return [(m.topic, m.key, json.loads(m.payload)) for m in pending]
-
-
-def statuses(uow_factory: UnitOfWorkFactory) -> dict[tuple[str, str, str], AllocationStatus]:
-    with uow_factory() as uow:
-        return {
-            (a.round_id, a.allocation.student_id, a.allocation.offer_id): a.status
-            for a in uow.allocations.find()
-        }
 
 
 # -- check_risks ----------------------------------------------------------------------------
@@ -145,21 +112,6 @@ def test_check_risks_flags_the_risk_of_an_allocation_made_and_holds_it(
         assert flag is not None and flag.status is RiskStatus.FLAGGED
         [held] = uow.allocations.find(student_id="s1")
         assert held.reason == NO_PREVISIT
-
-
-def test_a_redelivered_allocation_made_queues_nothing_new(
-    uow_factory: UnitOfWorkFactory,
-) -> None:
-    seed(uow_factory, [f.student("s1")], [offer("o3", 1, L3)])
-    messages = place(uow_factory, allocation("s1", "o3", L3))
-    check_risks(uow_factory, messages)
-    drain(uow_factory)
-
-    changes = check_risks(uow_factory, messages)
-
-    assert changes == RiskChanges()
-    assert queued(uow_factory) == []
-    assert statuses(uow_factory) == {("r1", "s1", "o3"): HELD}
 
 
 def _round_made(uow_factory: UnitOfWorkFactory, clock: Ticker) -> list[Message]:
@@ -207,25 +159,6 @@ def test_check_risks_records_why_a_round_held_an_allocation(
     assert (held.status, held.reason) == (HELD, NO_PREVISIT)
 
 
-def test_a_redelivered_allocation_made_does_not_undo_a_hold_released_since(
-    uow_factory: UnitOfWorkFactory,
-) -> None:
-    seed(uow_factory, [f.student("s1")], [offer("o3", 1, L3)])
-    messages = place(uow_factory, allocation("s1", "o3", L3))
-    check_risks(uow_factory, messages)
-    drain(uow_factory)
-    with uow_factory() as uow:  # the careers team accepts the risk and releases the placement
-        uow.risks.clear("s1", "o3", RiskCode.L3_NO_PREVISIT)
-        uow.allocations.set_status("r1", "s1", "o3", ACTIVE, "accepted by the careers team")
-        uow.commit()
-
-    changes = check_risks(uow_factory, messages)
-
-    assert changes == RiskChanges()
-    assert queued(uow_factory) == []
-    assert statuses(uow_factory) == {("r1", "s1", "o3"): ACTIVE}
-
-
 def test_check_risks_releases_an_allocation_whose_risk_was_fixed_before_the_check(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
@@ -244,35 +177,92 @@ def test_check_risks_releases_an_allocation_whose_risk_was_fixed_before_the_chec
     ]
 
 
-def test_check_risks_ignores_proposed_and_revoked_allocations(
-    uow_factory: UnitOfWorkFactory,
-) -> None:
+def _checked_and_redelivered(uow_factory: UnitOfWorkFactory) -> list[Message]:
+    """s1's L3 o3 (no pre-visit) made, checked and held; returns its AllocationMade, to be
+    delivered again."""
+    seed(uow_factory, [f.student("s1")], [offer("o3", 1, L3)])
+    messages = place(uow_factory, allocation("s1", "o3", L3))
+    check_risks(uow_factory, messages)
+    drain(uow_factory)
+    return messages
+
+
+def _released_and_redelivered(uow_factory: UnitOfWorkFactory) -> list[Message]:
+    """As _checked_and_redelivered, but the hold is released before the redelivery."""
+    messages = _checked_and_redelivered(uow_factory)
+    with uow_factory() as uow:  # the careers team accepts the risk and releases the placement
+        uow.risks.clear("s1", "o3", RiskCode.L3_NO_PREVISIT)
+        uow.allocations.set_status("r1", "s1", "o3", ACTIVE, "accepted by the careers team")
+        uow.commit()
+    return messages
+
+
+def _proposed_and_revoked(uow_factory: UnitOfWorkFactory) -> list[Message]:
+    """s1 holds L3 o3, unchecked; returns an AllocationProposed and an AllocationRevoked of
+    that pair."""
     seed(uow_factory, [f.student("s1")], [offer("o3", 1, L3)])
     place(uow_factory, allocation("s1", "o3", L3))
-    messages = [
+    return [
         message(AllocationProposed(round_id="p1", allocation=allocation("s1", "o3", L3)), 0),
         message(AllocationRevoked(round_id="r1", student_id="s1", offer_id="o3", reason="x"), 1),
     ]
 
-    changes = check_risks(uow_factory, messages)
 
-    assert changes == RiskChanges()
-    assert queued(uow_factory) == []
-    assert statuses(uow_factory) == {("r1", "s1", "o3"): ACTIVE}
-
-
-def test_check_risks_leaves_an_allocation_revoked_since_it_was_made_alone(
-    uow_factory: UnitOfWorkFactory,
-) -> None:
+def _made_then_revoked(uow_factory: UnitOfWorkFactory) -> list[Message]:
+    """s1's L3 o3 made, and revoked before the check; returns its AllocationMade."""
     seed(uow_factory, [f.student("s1")], [offer("o3", 1, L3)])
-    messages = place(uow_factory, allocation("s1", "o3", L3), status=REVOKED)
+    return place(uow_factory, allocation("s1", "o3", L3), status=REVOKED)
+
+
+FLAGGED, CLEARED = RiskStatus.FLAGGED, RiskStatus.CLEARED
+
+
+@pytest.mark.parametrize(
+    ("arrange", "status", "flags"),
+    [
+        pytest.param(
+            _checked_and_redelivered,
+            HELD,
+            [FLAGGED],
+            id="a-redelivered-allocation-made-queues-nothing-new",
+        ),
+        pytest.param(
+            _released_and_redelivered,
+            ACTIVE,
+            [CLEARED],
+            id="a-redelivered-allocation-made-does-not-undo-a-hold-released-since",
+        ),
+        pytest.param(
+            _proposed_and_revoked,
+            ACTIVE,
+            [],
+            id="proposed-and-revoked-allocations-are-ignored",
+        ),
+        pytest.param(
+            _made_then_revoked,
+            REVOKED,
+            [],
+            id="an-allocation-revoked-since-it-was-made-is-left-alone",
+        ),
+    ],
+)
+def test_check_risks_changes_nothing_when_nothing_new_was_made(
+    uow_factory: UnitOfWorkFactory,
+    arrange: Callable[[UnitOfWorkFactory], list[Message]],
+    status: AllocationStatus,
+    flags: list[RiskStatus],
+) -> None:
+    messages = arrange(uow_factory)
 
     changes = check_risks(uow_factory, messages)
 
     assert changes == RiskChanges()
     assert queued(uow_factory) == []
+    assert statuses(uow_factory) == {("r1", "s1", "o3"): status}
     with uow_factory() as uow:
-        assert uow.risks.find() == []
+        assert [(r.code, r.status) for r in uow.risks.find()] == [
+            (RiskCode.L3_NO_PREVISIT, flag) for flag in flags
+        ]
 
 
 def test_an_undecodable_allocations_message_is_dead_lettered_by_the_risk_check(
@@ -285,8 +275,7 @@ def test_an_undecodable_allocations_message_is_dead_lettered_by_the_risk_check(
     changes = check_risks(uow_factory, [bad, good])
 
     assert changes.flagged == 1
-    letters = [p for t, _, p in queued(uow_factory) if t == "dead-letter"]
-    [letter] = letters
+    [letter] = dead_letters(uow_factory)
     assert letter["reason"] == (
         "risk check: allocation_made.round_id: Field required (and 1 more problem)"
     )

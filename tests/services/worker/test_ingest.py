@@ -9,21 +9,19 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
-from typing import Any
+
+import pytest
 
 from schemas import Insurance, OfferKind, Prerequisites, RiskCode
-from schemas.entities import Offer, PreferenceList, Student
+from schemas.entities import Offer, PreferenceList
 from schemas.events import (
     AttendanceRecorded,
-    Envelope,
     OfferSubmitted,
     OfferWithdrawn,
     PreferencesRanked,
     StudentRegistered,
 )
 from schemas.result import Allocation
-from services.broker.topics import route
 from services.persistence import (
     AllocationStatus,
     Conflict,
@@ -38,36 +36,16 @@ from services.worker.ingest import Outcome, ingest
 from services.worker.messages import Message
 from tests import factories as f
 from tests.services.conftest import Ticker
+from tests.services.worker.outbox import dead_letters, drain, message, queued, seed, statuses
 
 DAY = f.DAY  # the offers' session day, 2027-03-01
 DEADLINE = dt.datetime(2027, 2, 1, 9, 0, tzinfo=dt.UTC)
+PHYSICS = Prerequisites(required_subjects=frozenset({"physics"}))
 L2, L3 = OfferKind.WORKPLACE_L2, OfferKind.WORKPLACE_L3
 ACTIVE, HELD, REVOKED = AllocationStatus.ACTIVE, AllocationStatus.HELD, AllocationStatus.REVOKED
 
-Queued = tuple[str, str, dict[str, Any]]  # topic, key, payload
-
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def message(event: Envelope, offset: int = 0) -> Message:
-    """The record a consumer would read for `event`, on partition 0 at `offset`."""
-    topic, key = route(event)
-    return Message(topic, event.model_dump_json().encode(), key, 0, offset)
-
-
-def seed(
-    uow_factory: UnitOfWorkFactory,
-    students: Iterable[Student] = (),
-    offers: Iterable[Offer] = (),
-    deadline: dt.datetime | None = None,
-) -> None:
-    with uow_factory() as uow:
-        for student in students:
-            uow.students.add(student)
-        for offer in offers:
-            uow.offers.add(offer, deadline)
-        uow.commit()
 
 
 def place(uow_factory: UnitOfWorkFactory, *pairs: tuple[str, str], round_id: str = "r1") -> None:
@@ -90,33 +68,6 @@ def place(uow_factory: UnitOfWorkFactory, *pairs: tuple[str, str], round_id: str
             )
         uow.allocations.add(round_id, allocations)
         uow.commit()
-
-
-def queued(uow_factory: UnitOfWorkFactory) -> list[Queued]:
-    """What is waiting in the outbox, in order."""
-    with uow_factory() as uow:
-        return [(m.topic, m.key, json.loads(m.payload)) for m in uow.outbox.unpublished(1000)]
-
-
-def drain(uow_factory: UnitOfWorkFactory) -> list[Queued]:
-    """What is waiting in the outbox, marked published: later calls see only what is new."""
-    with uow_factory() as uow:
-        pending = uow.outbox.unpublished(1000)
-        uow.outbox.mark_published([m.id for m in pending])
-        uow.commit()
-    return [(m.topic, m.key, json.loads(m.payload)) for m in pending]
-
-
-def statuses(uow_factory: UnitOfWorkFactory) -> dict[tuple[str, str, str], AllocationStatus]:
-    with uow_factory() as uow:
-        return {
-            (a.round_id, a.allocation.student_id, a.allocation.offer_id): a.status
-            for a in uow.allocations.find()
-        }
-
-
-def dead_letters(uow_factory: UnitOfWorkFactory) -> list[dict[str, Any]]:
-    return [payload for topic, _, payload in queued(uow_factory) if topic == "dead-letter"]
 
 
 def rejection(uow_factory: UnitOfWorkFactory) -> tuple[str, str, str]:
@@ -361,38 +312,43 @@ def test_ranking_a_withdrawn_offer_is_rejected_naming_the_offer(
         assert uow.preferences.get("s1") is None
 
 
-def test_ranking_an_offer_the_student_is_not_eligible_for_names_the_missing_subject(
-    uow_factory: UnitOfWorkFactory, clock: Ticker
+@pytest.mark.parametrize(
+    ("offer", "deadline", "event", "reason"),
+    [
+        pytest.param(
+            f.offer("o1", prerequisites=PHYSICS),
+            None,
+            PreferencesRanked(event_id="p1", preferences=f.prefs("s1", "o1")),
+            "student s1 is not eligible for offer o1: missing subject physics for offer o1",
+            id="the-student-is-not-eligible-for",
+        ),
+        pytest.param(
+            f.offer("o1"),
+            DEADLINE,
+            PreferencesRanked(
+                event_id="p1",
+                occurred_at=DEADLINE + dt.timedelta(seconds=1),
+                preferences=f.prefs("s1", "o1"),
+            ),
+            "the deadline for ranking offer o1 passed at 2027-02-01 09:00 UTC",
+            id="after-its-preference-deadline",
+        ),
+    ],
+)
+def test_ranking_an_offer_the_student_may_not_rank_is_rejected_naming_why(
+    uow_factory: UnitOfWorkFactory,
+    clock: Ticker,
+    offer: Offer,
+    deadline: dt.datetime | None,
+    event: PreferencesRanked,
+    reason: str,
 ) -> None:
-    physics = Prerequisites(required_subjects=frozenset({"physics"}))
-    seed(uow_factory, [f.student("s1")], [f.offer("o1", prerequisites=physics)])
-    event = PreferencesRanked(event_id="p1", preferences=f.prefs("s1", "o1"))
+    seed(uow_factory, [f.student("s1")], [offer], deadline=deadline)
 
-    ingest(uow_factory, [message(event)], clock)
+    outcome = ingest(uow_factory, [message(event)], clock)
 
-    assert rejection(uow_factory) == (
-        "preferences.ranked.0",
-        "student s1 is not eligible for offer o1: missing subject physics for offer o1",
-        "p1",
-    )
-    with uow_factory() as uow:
-        assert uow.preferences.get("s1") is None
-
-
-def test_ranking_an_offer_after_its_preference_deadline_is_rejected(
-    uow_factory: UnitOfWorkFactory, clock: Ticker
-) -> None:
-    seed(uow_factory, [f.student("s1")], [f.offer("o1")], deadline=DEADLINE)
-    late = DEADLINE + dt.timedelta(seconds=1)
-    event = PreferencesRanked(event_id="p1", occurred_at=late, preferences=f.prefs("s1", "o1"))
-
-    ingest(uow_factory, [message(event)], clock)
-
-    assert rejection(uow_factory) == (
-        "preferences.ranked.0",
-        "the deadline for ranking offer o1 passed at 2027-02-01 09:00 UTC",
-        "p1",
-    )
+    assert counts(outcome) == (0, 0, 1, 0)
+    assert rejection(uow_factory) == ("preferences.ranked.0", reason, "p1")
     with uow_factory() as uow:
         assert uow.preferences.get("s1") is None
 
@@ -605,10 +561,9 @@ def test_an_offer_edit_adding_a_required_subject_holds_only_students_without_it(
     physicist = f.student("s2", subjects=frozenset({"physics"}))
     seed(uow_factory, [f.student("s1"), physicist], [f.offer("o1", capacity=2)])
     place(uow_factory, ("s1", "o1"), ("s2", "o1"))
-    physics = Prerequisites(required_subjects=frozenset({"physics"}))
 
     ingest(
-        uow_factory, [message(OfferSubmitted(offer=f.offer("o1", prerequisites=physics)))], clock
+        uow_factory, [message(OfferSubmitted(offer=f.offer("o1", prerequisites=PHYSICS)))], clock
     )
 
     assert statuses(uow_factory) == {("r1", "s1", "o1"): HELD, ("r1", "s2", "o1"): ACTIVE}
@@ -682,11 +637,10 @@ def test_an_unchanged_offer_resubmitted_queues_nothing(
 def test_a_student_re_registered_without_a_required_subject_has_the_placement_held(
     uow_factory: UnitOfWorkFactory, clock: Ticker
 ) -> None:
-    physics = Prerequisites(required_subjects=frozenset({"physics"}))
     seed(
         uow_factory,
         [f.student("s1", subjects=frozenset({"physics"}))],
-        [f.offer("o1", prerequisites=physics)],
+        [f.offer("o1", prerequisites=PHYSICS)],
     )
     place(uow_factory, ("s1", "o1"))
 
@@ -748,44 +702,50 @@ def test_attendance_that_happened_is_recorded_and_keeps_the_allocation(
         assert (row.attended, row.hours, row.debriefed) == (True, 3.0, True)
 
 
-def test_attendance_on_a_date_that_is_not_a_session_is_rejected(
-    uow_factory: UnitOfWorkFactory, clock: Ticker
+@pytest.mark.parametrize(
+    ("placed", "event", "field", "reason"),
+    [
+        pytest.param(
+            [("s1", "o1")],
+            AttendanceRecorded(
+                event_id="a1",
+                student_id="s1",
+                offer_id="o1",
+                date=DAY + dt.timedelta(days=1),
+                attended=False,
+            ),
+            "date",
+            "offer o1 has no session on 2027-03-02 (its sessions: 2027-03-01)",
+            id="on-a-date-that-is-not-a-session",
+        ),
+        pytest.param(
+            [],
+            AttendanceRecorded(
+                event_id="a1", student_id="s1", offer_id="o1", date=DAY, attended=True
+            ),
+            "offer_id",
+            "student s1 was never allocated to offer o1",
+            id="at-an-offer-the-student-was-never-allocated",
+        ),
+    ],
+)
+def test_attendance_that_cannot_have_happened_is_rejected(
+    uow_factory: UnitOfWorkFactory,
+    clock: Ticker,
+    placed: list[tuple[str, str]],
+    event: AttendanceRecorded,
+    field: str,
+    reason: str,
 ) -> None:
     seed(uow_factory, [f.student("s1")], [f.offer("o1")])
-    place(uow_factory, ("s1", "o1"))
-    wrong_day = DAY + dt.timedelta(days=1)
-    event = AttendanceRecorded(
-        event_id="a1", student_id="s1", offer_id="o1", date=wrong_day, attended=False
-    )
+    if placed:
+        place(uow_factory, *placed)
 
     outcome = ingest(uow_factory, [message(event)], clock)
 
     assert counts(outcome) == (0, 0, 1, 0)
-    assert rejection(uow_factory) == (
-        "date",
-        "offer o1 has no session on 2027-03-02 (its sessions: 2027-03-01)",
-        "a1",
-    )
-    assert statuses(uow_factory) == {("r1", "s1", "o1"): ACTIVE}
-    with uow_factory() as uow:
-        assert uow.attendance.find() == []
-
-
-def test_attendance_at_an_offer_the_student_was_never_allocated_is_rejected(
-    uow_factory: UnitOfWorkFactory, clock: Ticker
-) -> None:
-    seed(uow_factory, [f.student("s1")], [f.offer("o1")])
-    event = AttendanceRecorded(
-        event_id="a1", student_id="s1", offer_id="o1", date=DAY, attended=True
-    )
-
-    ingest(uow_factory, [message(event)], clock)
-
-    assert rejection(uow_factory) == (
-        "offer_id",
-        "student s1 was never allocated to offer o1",
-        "a1",
-    )
+    assert rejection(uow_factory) == (field, reason, "a1")
+    assert statuses(uow_factory) == {("r1", s, o): ACTIVE for s, o in placed}
     with uow_factory() as uow:
         assert uow.attendance.find() == []
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from schemas import OfferKind, Prerequisites, RoundRules, StudentOffer
-from schemas.entities import Offer, PreferenceList, Student
+from schemas.entities import Offer
 from schemas.events import AttendanceRecorded, OfferSubmitted, RoundRequested
-from services.broker.topics import route
 from services.persistence import (
     AllocationStatus,
     RoundRecord,
@@ -22,15 +20,13 @@ from services.persistence import (
     UnitOfWorkFactory,
 )
 from services.worker.ingest import ingest
-from services.worker.messages import Message
 from services.worker.rounds import run_round
 from tests import factories as f
 from tests.services.conftest import Ticker
+from tests.services.worker.outbox import Queued, drain, message, queued, seed, statuses
 
 ACTIVE, HELD, REVOKED = AllocationStatus.ACTIVE, AllocationStatus.HELD, AllocationStatus.REVOKED
 L2, L3 = OfferKind.WORKPLACE_L2, OfferKind.WORKPLACE_L3
-
-Queued = tuple[str, str, dict[str, Any]]  # topic, key, payload
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -42,46 +38,8 @@ def offer(offer_id: str, day: int, kind: OfferKind = OfferKind.WORKPLACE_L1, **k
     return f.offer(offer_id, kind, sessions=(session,), **kw)
 
 
-def seed(
-    uow_factory: UnitOfWorkFactory,
-    students: Iterable[Student] = (),
-    offers: Iterable[Offer] = (),
-    preferences: Iterable[PreferenceList] = (),
-) -> None:
-    with uow_factory() as uow:
-        for student in students:
-            uow.students.add(student)
-        for o in offers:
-            uow.offers.add(o)
-        for p in preferences:
-            uow.preferences.add(p)
-        uow.commit()
-
-
 def school_round(round_id: str, mode: str = "commit", school: str = "sch1", **kw: Any) -> Any:
     return RoundRequested(round_id=round_id, scope="school", school_ids=(school,), mode=mode, **kw)
-
-
-def queued(uow_factory: UnitOfWorkFactory) -> list[Queued]:
-    with uow_factory() as uow:
-        return [(m.topic, m.key, json.loads(m.payload)) for m in uow.outbox.unpublished(1000)]
-
-
-def drain(uow_factory: UnitOfWorkFactory) -> list[Queued]:
-    """What is waiting in the outbox, marked published: later calls see only what is new."""
-    with uow_factory() as uow:
-        pending = uow.outbox.unpublished(1000)
-        uow.outbox.mark_published([m.id for m in pending])
-        uow.commit()
-    return [(m.topic, m.key, json.loads(m.payload)) for m in pending]
-
-
-def statuses(uow_factory: UnitOfWorkFactory) -> dict[tuple[str, str, str], AllocationStatus]:
-    with uow_factory() as uow:
-        return {
-            (a.round_id, a.allocation.student_id, a.allocation.offer_id): a.status
-            for a in uow.allocations.find()
-        }
 
 
 def made(outbox: list[Queued], kind: str = "allocation_made") -> list[tuple[str, str, str, Any]]:
@@ -115,11 +73,6 @@ def requested_round(uow_factory: UnitOfWorkFactory) -> RoundRequested:
     return event
 
 
-def message(event: Any) -> Message:
-    topic, key = route(event)
-    return Message(topic, event.model_dump_json().encode(), key, 0, 0)
-
-
 def two_students_two_offers(uow_factory: UnitOfWorkFactory) -> None:
     """s1 ranks L1 o1 then L2 o2; s2 ranks o1 only; o1 has 2 places, o2 one."""
     seed(
@@ -128,6 +81,26 @@ def two_students_two_offers(uow_factory: UnitOfWorkFactory) -> None:
         [offer("o1", 0, capacity=2), offer("o2", 1, L2)],
         [f.prefs("s1", "o1", "o2"), f.prefs("s2", "o1")],
     )
+
+
+def three_students_tie_for_one_offer(uow_factory: UnitOfWorkFactory) -> None:
+    """s1, s2 and s3 all rank L1 o1, which has one place: a tie for the seed to break."""
+    students = [f.student(f"s{i}") for i in range(1, 4)]
+    seed(
+        uow_factory,
+        students,
+        [offer("o1", 0)],
+        [f.prefs(s.student_id, "o1") for s in students],
+    )
+
+
+def pinned_without_the_subject(uow_factory: UnitOfWorkFactory) -> None:
+    """s1 is pinned to o1, which needs physics s1 does not take: no round can be solved."""
+    physics = Prerequisites(required_subjects=frozenset({"physics"}))
+    seed(uow_factory, [f.student("s1")], [offer("o1", 0, prerequisites=physics)])
+    with uow_factory() as uow:  # a careers team pins a student who lacks the subject
+        uow.overrides.pin(StudentOffer(student_id="s1", offer_id="o1"))
+        uow.commit()
 
 
 # -- commit and preview ---------------------------------------------------------------------
@@ -286,13 +259,7 @@ def test_re_running_a_schools_round_keeps_unchanged_allocations_and_revokes_repl
 def test_re_running_a_round_with_the_same_seed_changes_nothing(
     uow_factory: UnitOfWorkFactory, clock: Ticker
 ) -> None:
-    students = [f.student(f"s{i}") for i in range(1, 4)]
-    seed(
-        uow_factory,
-        students,
-        [offer("o1", 0)],
-        [f.prefs(s.student_id, "o1") for s in students],
-    )
+    three_students_tie_for_one_offer(uow_factory)
     run_round(uow_factory, school_round("r1", seed=5), clock)
     first = statuses(uow_factory)
     drain(uow_factory)
@@ -308,13 +275,7 @@ def test_re_running_a_round_with_the_same_seed_changes_nothing(
 def test_the_same_seed_gives_the_same_allocation(
     uow_factory: UnitOfWorkFactory, clock: Ticker
 ) -> None:
-    students = [f.student(f"s{i}") for i in range(1, 4)]
-    seed(
-        uow_factory,
-        students,
-        [offer("o1", 0)],  # one place, three students ranking it first: a tie
-        [f.prefs(s.student_id, "o1") for s in students],
-    )
+    three_students_tie_for_one_offer(uow_factory)
 
     def proposal(round_id: str, seed: int) -> list[str]:
         run_round(uow_factory, school_round(round_id, mode="preview", seed=seed), clock)
@@ -528,11 +489,7 @@ def test_an_allocation_with_a_risk_is_stored_held(
 def test_a_round_that_cannot_be_solved_is_marked_failed_with_the_reason(
     uow_factory: UnitOfWorkFactory, clock: Ticker
 ) -> None:
-    physics = Prerequisites(required_subjects=frozenset({"physics"}))
-    seed(uow_factory, [f.student("s1")], [offer("o1", 0, prerequisites=physics)])
-    with uow_factory() as uow:  # a careers team pins a student who lacks the subject
-        uow.overrides.pin(StudentOffer(student_id="s1", offer_id="o1"))
-        uow.commit()
+    pinned_without_the_subject(uow_factory)
 
     record = run_round(uow_factory, school_round("r1"), clock)
 
@@ -557,11 +514,7 @@ def test_a_round_that_cannot_be_solved_is_marked_failed_with_the_reason(
 def test_a_failed_round_is_not_run_again_when_its_command_is_redelivered(
     uow_factory: UnitOfWorkFactory, clock: Ticker
 ) -> None:
-    physics = Prerequisites(required_subjects=frozenset({"physics"}))
-    seed(uow_factory, [f.student("s1")], [offer("o1", 0, prerequisites=physics)])
-    with uow_factory() as uow:
-        uow.overrides.pin(StudentOffer(student_id="s1", offer_id="o1"))
-        uow.commit()
+    pinned_without_the_subject(uow_factory)
     command = school_round("r1")
     run_round(uow_factory, command, clock)
     drain(uow_factory)
