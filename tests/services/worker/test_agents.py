@@ -66,13 +66,22 @@ def _close_unstarted_consumer(worker: Worker) -> None:
         loop.close()
 
 
-async def put(worker: Worker, agent_name: str, *values: bytes) -> None:
-    """Send `values` to the agent and give its batch time to be handled."""
+async def put(
+    worker: Worker, agent_name: str, *values: bytes, until: Callable[[], bool] | None = None
+) -> None:
+    """Send `values` to the agent, then wait until `until()` holds (by default: until the
+    ingest totals count them all), at most 20 s."""
+    handled = worker.totals.applied + worker.totals.dead_lettered
+    done = until or (
+        lambda: worker.totals.applied + worker.totals.dead_lettered >= handled + len(values)
+    )
     agent = worker.app.agents[agent_name]
     async with agent.test_context() as context:
         for value in values:
             await context.put(value=value, key=b"k")
-        await asyncio.sleep(0.2)  # take_events hands over a batch after its short wait
+        async with asyncio.timeout(20):
+            while not done():
+                await asyncio.sleep(0.02)
 
 
 def outbox_types(store: MemoryStore) -> list[tuple[str, str]]:
@@ -121,17 +130,24 @@ def test_the_rounds_agent_runs_a_commit_and_the_downstream_agents_follow_it(
     async def steps(worker: Worker) -> None:
         await put(worker, "ingest-offers", _offer_bytes())
         store.preferences["s1"] = factories.prefs("s1", "o1")
-        await put(worker, "rounds", command.model_dump_json().encode())
+        await put(worker, "rounds", command.model_dump_json().encode(), until=lambda: bool(made()))
         assert store.rounds["r1"].status is RoundStatus.DONE
         assert [json.loads(p)["allocation"]["student_id"] for p in made()] == ["s1"]
-        await put(worker, "coverage", *made())
+        await put(worker, "coverage", *made(), until=lambda: bool(coverage()))
+
+    def coverage() -> list[tuple[str, str]]:
+        return [t for t in outbox_types(store) if t == ("coverage", "coverage_updated")]
 
     with_worker(store, steps)
-    assert ("coverage", "coverage_updated") in outbox_types(store)
+    assert coverage()
 
 
 def test_the_rounds_agent_skips_what_is_not_a_round_command(store: MemoryStore) -> None:
-    worker = with_worker(store, lambda w: put(w, "rounds", b'{"type": "something_else"}'))
+    async def steps(worker: Worker) -> None:
+        await put(worker, "rounds", b'{"type": "something_else"}', until=lambda: True)
+        await asyncio.sleep(0.3)  # nothing to wait for: give it the time it would take
+
+    worker = with_worker(store, steps)
     assert store.rounds == {} and worker.rounds_run == []
 
 
