@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 DEMO_STUDENT ?= stu-000042
 
-.PHONY: venv demo test lint bench clean distclean
+.PHONY: venv demo engine-demo test lint bench clean distclean
 
 venv: $(STAMP)
 
@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
+# The service on the embedded default: broker, SQLite and a worker; a generated cluster goes
+# through it as events. It keeps serving afterwards; Ctrl-C stops it all.
 demo: venv
+	$(BIN)/placement up --demo
+
+# The engine alone, offline: generate an instance, solve it, explain one student.
+engine-demo: venv
 	$(BIN)/placement generate --students 2000 --schools 8 --seed 1 -o build/demo-instance.json
 	$(BIN)/placement solve build/demo-instance.json -o build/demo-result.json
 	$(BIN)/placement explain build/demo-result.json $(DEMO_STUDENT)

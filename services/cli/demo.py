@@ -26,9 +26,9 @@ from schemas.events import (
 )
 from services.broker import publish
 from services.cli.loading import InputError
-from services.cli.service import follow_round, print_coverage, print_round
+from services.cli.service import fetch_round, print_coverage, print_round, round_progress
 from services.generator import generate
-from services.persistence import Database
+from services.persistence import Database, RoundRecord
 from services.persistence.records import utcnow
 from services.settings import Settings
 from services.worker.app import Worker
@@ -83,9 +83,13 @@ async def run_demo(
     )
     started = time.monotonic()
     await loop.run_in_executor(None, publish, settings, [command])
-    record = await loop.run_in_executor(None, follow_round, db, round_id, console, ROUND_TIMEOUT_S)
-    if worker.relay is not None:
-        await loop.run_in_executor(None, worker.relay.drained, 60.0)
+    record = await _follow(loop, db, round_id, console)
+    relay = worker.relay
+    if relay is not None:  # wait (in short steps, so Ctrl-C is not held up) for the last event
+        deadline = time.monotonic() + 60
+        while not await loop.run_in_executor(None, relay.drained, 0.5):
+            if time.monotonic() > deadline:
+                break
     console.print(
         f"Round published in {time.monotonic() - started:.1f} s from command to the last event."
     )
@@ -95,6 +99,21 @@ async def run_demo(
         "See the events: placement events tail allocations --from-beginning --limit 5  "
         "(also risks, coverage, rounds, dead-letter)"
     )
+
+
+async def _follow(
+    loop: asyncio.AbstractEventLoop, db: Database, round_id: str, console: Console
+) -> RoundRecord:
+    deadline = time.monotonic() + ROUND_TIMEOUT_S
+    with round_progress(console, round_id) as show:
+        while True:
+            record = await loop.run_in_executor(None, fetch_round, db, round_id)
+            if show(record):
+                assert record is not None
+                return record
+            if time.monotonic() > deadline:
+                raise InputError(f"round {round_id} did not finish in {ROUND_TIMEOUT_S:g} s")
+            await asyncio.sleep(0.2)
 
 
 async def _publish_and_wait(

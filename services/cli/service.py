@@ -22,7 +22,7 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -137,8 +137,14 @@ def _worker(args: argparse.Namespace, console: Console) -> int:
 async def _serve(
     settings: Settings, db: Database, console: Console, args: argparse.Namespace | None
 ) -> None:
+    """Run the worker (and the demo) until Ctrl-C, SIGTERM or SIGHUP, then stop in order."""
     from services.worker.runner import running_worker  # faust is slow to import
 
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
     console.print(f"Worker joining {settings.kafka_bootstrap_servers} ...")
     try:
         async with running_worker(settings, db) as worker:
@@ -149,14 +155,25 @@ async def _serve(
             if args is not None and args.demo:
                 from services.cli.demo import run_demo
 
-                await run_demo(settings, db, worker, console, args)
+                demo = asyncio.create_task(run_demo(settings, db, worker, console, args))
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({demo, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not demo.done():
+                    demo.cancel()
+                    console.print("Interrupted: the demo stopped part-way.")
+                    return
+                stopping.cancel()
+                demo.result()  # its error, if it failed
                 if args.once:
                     return
             console.print("Press Ctrl-C to stop.")
-            while True:
-                await asyncio.sleep(3600)
+            await stop.wait()
+            console.print("Stopping ...")
     except BrokerError as error:
         raise InputError(str(error)) from None
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 @contextlib.contextmanager
@@ -239,6 +256,27 @@ def follow_round(
 ) -> RoundRecord:
     """Show the round's progress until it finishes; the finished record."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    with round_progress(console, round_id) as show:
+        while True:
+            record = fetch_round(db, round_id)
+            if show(record):
+                assert record is not None
+                return record
+            if deadline is not None and time.monotonic() > deadline:
+                raise InputError(f"round {round_id} did not finish within {timeout:g} s")
+            time.sleep(POLL_S)
+
+
+def fetch_round(db: Database, round_id: str) -> RoundRecord | None:
+    with db.unit_of_work() as uow:
+        return uow.rounds.get(round_id)
+
+
+@contextlib.contextmanager
+def round_progress(
+    console: Console, round_id: str
+) -> Iterator[Callable[[RoundRecord | None], bool]]:
+    """A progress bar for a round; the callable shows a reading and says if it is finished."""
     columns = (
         TextColumn("round {task.fields[round_id]}"),
         BarColumn(),
@@ -247,16 +285,14 @@ def follow_round(
     )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("round", total=1.0, round_id=round_id, stage="waiting for a worker")
-        while True:
-            with db.unit_of_work() as uow:
-                record = uow.rounds.get(round_id)
-            if record is not None:
-                bar.update(task, completed=record.progress, stage=record.message)
-                if record.status.finished:
-                    return record
-            if deadline is not None and time.monotonic() > deadline:
-                raise InputError(f"round {round_id} did not finish within {timeout:g} s")
-            time.sleep(POLL_S)
+
+        def show(record: RoundRecord | None) -> bool:
+            if record is None:
+                return False
+            bar.update(task, completed=record.progress, stage=record.message)
+            return record.status.finished
+
+        yield show
 
 
 def print_round(console: Console, record: RoundRecord) -> None:
