@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
-from schemas.events import OfferSubmitted, PreferencesRanked, RoundRequested, StudentRegistered
+import datetime as dt
+from typing import Any, TypeVar
+
+from schemas import Form, OfferKind, RiskCode
+from schemas.events import (
+    AllocationMade,
+    CoverageUpdated,
+    Envelope,
+    OfferSubmitted,
+    PreferencesRanked,
+    RiskCleared,
+    RiskFlagged,
+    RoundRequested,
+    StudentRegistered,
+)
 from services.broker import publish, tail
-from services.persistence import Database, RoundStatus
+from services.persistence import AllocationStatus, Database
 from services.settings import Settings
 from services.worker.app import Worker
 from tests import factories
 from tests.services.conftest import eventually
+from tests.services.worker.conftest import ThreadedWorker
 
 
 def test_events_in_allocations_risks_and_coverage_out(
     running: Worker, worker_settings: Settings, database: Database
 ) -> None:
+    """Four S5 students of one school rank an L1 visit, an L3 internship whose teacher
+    pre-visit is not done, and an L2. Each gets the L1 and one of the L2/L3 places: the
+    Benchmark 8 pair for all four. The two L3 placements are held with a risk flag until the
+    employer records the pre-visit, which clears the flags and releases them."""
     settings = worker_settings
-    students = [factories.student(f"s{i}", school_id="sch1") for i in range(4)]
-    offers = [factories.offer("o1", capacity=2), factories.offer("o2", capacity=5)]
+    students = [factories.student(f"s{i}") for i in range(4)]
+    day = factories.DAY
+    l1 = factories.offer("o1", capacity=4)
+    l3 = factories.offer("o3", L3, capacity=2, sessions=(factories.session(day + DAY_1),))
+    l2 = factories.offer("o2", L2, capacity=2, sessions=(factories.session(day + 2 * DAY_1),))
     publish(settings, [StudentRegistered(student=s) for s in students])
-    publish(settings, [OfferSubmitted(offer=o) for o in offers])
+    publish(settings, [OfferSubmitted(offer=o) for o in (l1, l3, l2)])
     publish(
         settings,
         [
-            PreferencesRanked(preferences=factories.prefs(s.student_id, "o1", "o2"))
+            PreferencesRanked(preferences=factories.prefs(s.student_id, "o1", "o3", "o2"))
             for s in students
         ],
     )
@@ -32,21 +54,88 @@ def test_events_in_allocations_risks_and_coverage_out(
             return len(uow.preferences.find()) == 4
 
     assert eventually(stored, 30)
-    publish(
-        settings,
-        [RoundRequested(round_id="r1", scope="school", school_ids=("sch1",), mode="commit")],
-    )
+    command = RoundRequested(round_id="r1", scope="school", school_ids=("sch1",), mode="commit")
+    publish(settings, [command])
 
-    def done() -> bool:
-        with database.unit_of_work() as uow:
-            record = uow.rounds.get("r1")
-            return record is not None and record.status.finished
+    made = _events(settings, "allocations", 8, AllocationMade)
+    assert len(made) == 8
+    placed = {(e.allocation.student_id, e.allocation.offer_id) for e in made}
+    assert {s for s, o in placed if o == "o1"} == {"s0", "s1", "s2", "s3"}
+    at_l3 = {s for s, o in placed if o == "o3"}
+    assert len(at_l3) == 2 and len({s for s, o in placed if o == "o2"}) == 2
 
-    assert eventually(done, 60)
+    flagged = _events(settings, "risks", 2, RiskFlagged)
+    assert {(e.student_id, e.offer_id, e.code) for e in flagged} == {
+        (s, "o3", RiskCode.L3_NO_PREVISIT) for s in at_l3
+    }
+    assert _statuses(database, "o3") == {AllocationStatus.HELD}
+
+    coverage = _events(settings, "coverage", 1, CoverageUpdated)
+    latest = coverage[-1]
+    assert (latest.school_id, latest.form, latest.students) == ("sch1", Form.S5, 4)
+    assert eventually(lambda: _latest_coverage(settings).b8_projected == 4, 20)
+    assert not _latest_coverage(settings).below_target
+
+    # The employer records the teacher's pre-visit: the flags clear, the placements go ahead.
+    publish(settings, [OfferSubmitted(offer=l3.model_copy(update={"teacher_previsit_done": True}))])
+    cleared = _events(settings, "risks", 2, RiskCleared)
+    assert {(e.student_id, e.code) for e in cleared} == {
+        (s, RiskCode.L3_NO_PREVISIT) for s in at_l3
+    }
+    assert eventually(lambda: _statuses(database, "o3") == {AllocationStatus.ACTIVE}, 20)
+
+
+DAY_1 = dt.timedelta(days=1)
+L2, L3 = OfferKind.WORKPLACE_L2, OfferKind.WORKPLACE_L3
+E = TypeVar("E", bound=Envelope)
+
+
+def _events(settings: Settings, topic: str, count: int, kind: type[E]) -> list[E]:
+    """At least `count` events of `kind` from the start of `topic` (waiting up to 30 s)."""
+    found: list[E] = []
+
+    def enough() -> bool:
+        found[:] = [
+            r.event
+            for r in tail(settings, topic, from_beginning=True, timeout=1)
+            if isinstance(r.event, kind)
+        ]
+        return len(found) >= count
+
+    assert eventually(enough, 30), f"{len(found)} {kind.__name__} events on {topic}, not {count}"
+    return found
+
+
+def _latest_coverage(settings: Settings) -> CoverageUpdated:
+    return _events(settings, "coverage", 1, CoverageUpdated)[-1]
+
+
+def _statuses(database: Database, offer_id: str) -> set[AllocationStatus]:
     with database.unit_of_work() as uow:
-        record = uow.rounds.get("r1")
-        assert record is not None and record.status is RoundStatus.DONE, record
-    made = list(tail(settings, "allocations", from_beginning=True, limit=4, timeout=10))
-    assert len(made) == 4
-    coverage = list(tail(settings, "coverage", from_beginning=True, limit=1, timeout=10))
-    assert coverage
+        return {a.status for a in uow.allocations.find(offer_id=offer_id)}
+
+
+def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stops(
+    worker_settings: Settings, database: Database
+) -> None:
+    def stored(count: int) -> bool:
+        with database.unit_of_work() as uow:
+            return len(uow.students.find()) == count
+
+    def assigned(worker: Worker) -> set[Any]:
+        return set(worker.app.consumer.assignment())
+
+    with ThreadedWorker(worker_settings, database) as first:
+        with ThreadedWorker(worker_settings, database) as second:
+            assert eventually(lambda: bool(assigned(first)) and bool(assigned(second)), 30)
+            assert not assigned(first) & assigned(second)  # each partition has one owner
+            everything = assigned(first) | assigned(second)
+            publish(
+                worker_settings,
+                [StudentRegistered(student=factories.student(f"s{i:02d}")) for i in range(40)],
+            )
+            assert eventually(lambda: stored(40), 30)
+        # The second left its group: the first takes every partition over and goes on.
+        assert eventually(lambda: assigned(first) == everything, 30)
+        publish(worker_settings, [StudentRegistered(student=factories.student("s-late"))])
+        assert eventually(lambda: stored(41), 30)
