@@ -150,6 +150,8 @@ class _Certifier:
             forbid[list(choice)] = True
             self.branches += 1
             ub = self.evaluate(self.solve(forbid), forbid)
+            if self.done():
+                return  # a branch found an allocation that reaches the bound already held
             if ub is None:
                 return  # a branch that loses a pair needs a bound this method cannot give
             bounds.append(ub)
