@@ -48,6 +48,7 @@ from services.cli.report import (
     print_summary,
 )
 from services.cli.service import add_commands as add_service_commands
+from services.cli.tokens import add_commands as add_token_commands
 from services.generator import generate
 
 EXIT_OK = 0
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_broker_commands(commands)
     add_service_commands(commands)
+    add_token_commands(commands)
     return parser
 
 

@@ -298,3 +298,25 @@ class OutboxRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiTokenRow(Base):
+    """A bearer token of the HTTP API: its role and tenant, and the SHA-256 of its secret.
+
+    The secret itself is never stored; a token is looked up by its id (the part of the token
+    before the secret) and the secret's hash compared.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint(_in("role", ("careers", "employer", "student", "admin")), name="role"),
+    )
+
+    token_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str | None] = mapped_column(String(ID))  # None for admin
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

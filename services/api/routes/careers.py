@@ -1,0 +1,81 @@
+"""Careers teams: `/schools/{school_id}/...` and `/rounds`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import Response
+
+from schemas import Student
+from services.api.auth import Caller, Context, RoundAccess, SchoolAccess
+from services.api.errors import AUTH_RESPONSES, NOT_FOUND, ErrorBody
+from services.api.handlers import careers
+from services.api.imports import __doc__ as IMPORT_COLUMNS
+from services.api.models import CoverageOut, ImportAccepted, RoundAccepted, RoundRequest
+from services.persistence import RoundRecord
+
+router = APIRouter(tags=["careers"], responses=AUTH_RESPONSES)
+
+
+@router.post(
+    "/schools/{school_id}/students/import",
+    status_code=202,
+    summary="Import the school's students from CSV or XLSX",
+    description=IMPORT_COLUMNS or "",
+    responses={413: {"model": ErrorBody, "description": "the file is too large"}},
+)
+def import_students(
+    school: SchoolAccess,
+    context: Context,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8) or XLSX, a header row first")],
+) -> ImportAccepted:
+    data = file.file.read(careers.MAX_IMPORT_BYTES + 1)
+    return careers.import_students(context, school.principal, school.school_id, data)
+
+
+@router.get("/schools/{school_id}/students", summary="The school's registered students")
+def students(school: SchoolAccess, context: Context) -> list[Student]:
+    return careers.students_of(context, school.school_id)
+
+
+@router.get(
+    "/schools/{school_id}/coverage",
+    summary="Benchmark 8 (projected and achieved) and Benchmark 9 coverage per form",
+)
+def coverage(school: SchoolAccess, context: Context) -> list[CoverageOut]:
+    return careers.coverage_of(context, school.school_id)
+
+
+@router.get(
+    "/schools/{school_id}/allocations.csv",
+    summary="The school's allocations in force, as CSV",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "one row per allocation"}},
+)
+def allocations_csv(school: SchoolAccess, context: Context) -> Response:
+    return Response(
+        careers.allocations_csv(context, school.school_id),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="allocations-{school.school_id}.csv"'
+        },
+    )
+
+
+@router.post(
+    "/rounds",
+    status_code=202,
+    summary="Run an allocation round (a preview unless mode is commit); poll its status_url",
+)
+def request_round(caller: Caller, context: Context, body: RoundRequest) -> RoundAccepted:
+    return careers.request_round(context, caller, body)
+
+
+@router.get(
+    "/rounds/{round_id}",
+    summary="A round's status, progress and, once done, its metrics",
+    responses=NOT_FOUND,
+)
+def round_status(record: RoundAccess) -> RoundRecord:
+    return record
