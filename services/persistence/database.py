@@ -13,6 +13,7 @@ SQLite needs three adjustments to behave like a transactional database:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ SQLITE_BUSY_TIMEOUT_S = 30.0  # how long a writer waits for SQLite's single writ
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for `url` (sqlite:///file or postgresql+psycopg://...), configured as above."""
     url = make_url(url)
+    # Compact JSON, as pydantic writes it: a stored event's text is its wire form, so the relay
+    # reads it as text and publishes it without parsing and re-encoding (see sql/messaging.py).
+    kwargs.setdefault("json_serializer", compact_json)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +49,10 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
     event.listen(engine, "handle_error", _conflict)
     return engine
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _conflict(context: ExceptionContext) -> BaseException | None:

@@ -376,7 +376,7 @@ class MemoryOutbox(MemoryRepository, repo.Outbox):
     def add(self, event: Envelope, topic: str, key: str) -> None:
         if self.get(event.event_id) is not None:
             raise Conflict(f"event {event.event_id} is in the outbox already")
-        next_id = max(self.state.outbox, default=0) + 1
+        next_id = (next(reversed(self.state.outbox)) if self.state.outbox else 0) + 1
         self.state.outbox[next_id] = OutboxMessage(
             id=next_id,
             event_id=event.event_id,

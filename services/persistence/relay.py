@@ -26,7 +26,7 @@ from services.persistence.unit_of_work import UnitOfWorkFactory
 
 Publish = Callable[[str, str, bytes], None]  # (logical topic, key, JSON value)
 
-DEFAULT_BATCH = 500
+DEFAULT_BATCH = 2000  # a round publishes one event per allocation: tens of thousands
 
 
 class PublishFailed(PersistenceError):

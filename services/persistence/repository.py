@@ -265,6 +265,11 @@ class Outbox(abc.ABC):
         """Queue the event for publication when (and only if) the transaction commits.
         `topic` is the logical name ("allocations"). Conflict if the event_id is queued already."""
 
+    def add_many(self, entries: Iterable[tuple[Envelope, str, str]]) -> None:
+        """`add` each (event, topic, key) in order; the SQL adapter inserts them at once."""
+        for event, topic, key in entries:
+            self.add(event, topic, key)
+
     @abc.abstractmethod
     def unpublished(self, limit: int) -> list[OutboxMessage]:
         """Up to `limit` unpublished messages in id order. On PostgreSQL the rows stay locked

@@ -11,8 +11,8 @@ live in the handlers (ingest, rounds, downstream), which are tested without Kafk
 Agents and their topics:
 - ingest-students, -offers, -preferences, -attendance: validate and store (worker.ingest);
 - rounds: run allocation rounds (services.worker.rounds), one at a time per worker;
-- risk-check: re-check allocations made (allocations topic);
-- coverage: recompute coverage of the schools touched (allocations, attendance and students).
+- risk-check: re-check the allocations of each committed round (rounds topic);
+- coverage: recompute coverage of the schools touched (rounds, attendance and students).
 
 All workers with the same settings form one consumer group and share the partitions.
 """
@@ -147,10 +147,10 @@ class Worker:
         for name in INGEST_TOPICS:
             app.agent(topic(name), name=f"ingest-{name}")(self._ingest_agent(name))
         app.agent(topic("rounds"), name="rounds")(self._rounds_agent)
-        app.agent(topic("allocations"), name="risk-check")(self._risk_agent)
-        app.agent(topic("allocations", "attendance", "students"), name="coverage")(
-            self._coverage_agent
-        )
+        # The downstream agents follow rounds, not their tens of thousands of allocation
+        # events: one RoundCompleted stands for a whole committed round.
+        app.agent(topic("rounds"), name="risk-check")(self._risk_agent)
+        app.agent(topic("rounds", "attendance", "students"), name="coverage")(self._coverage_agent)
         return app
 
     def _messages(self, events: Sequence[Any]) -> list[Message]:

@@ -1,14 +1,16 @@
 """The consumers of what the service itself publishes: risk checks and coverage.
 
-- `check_risks` reads allocations made by a round and re-checks each against its student and
-  offer as stored now: risks are flagged (the allocation is held) or cleared (released), and
-  RiskFlagged / RiskCleared events are queued. Each event is claimed under the consumer's own
-  name, so a redelivery has no second effect.
-- `Coverage.update` recomputes Benchmark 8/9 coverage of the schools a batch of allocation,
-  attendance and student events touched, and queues CoverageUpdated for every (school, form)
-  whose figures changed, and a CoverageAlert when a school's projected coverage is below its
-  target. Coverage events carry state, not changes: repeating one has no effect, so this
-  consumer claims no event ids; its memory of what it last published only saves repeats.
+- `check_risks` re-checks the allocations of each committed round (its RoundCompleted event,
+  or single AllocationMade events) against their students and offers as stored now: risks are
+  flagged (the allocation is held) or cleared (released), and RiskFlagged / RiskCleared events
+  are queued. Each event is claimed under the consumer's own name, so a redelivery has no
+  second effect.
+- `Coverage.update` recomputes Benchmark 8/9 coverage of the schools a batch of round,
+  allocation, attendance and student events touched, and queues CoverageUpdated for every
+  (school, form) whose figures changed, and a CoverageAlert when a school's projected coverage
+  is below its target. Coverage events carry state, not changes: repeating one has no effect,
+  so this consumer claims no event ids; its memory of what it last published only saves
+  repeats.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from schemas.events import (
     CoverageAlert,
     CoverageUpdated,
     Envelope,
+    RoundCompleted,
     StudentRegistered,
 )
 from services.persistence import (
@@ -69,12 +72,22 @@ def _decode_all(
 
 
 def check_risks(uow_factory: UnitOfWorkFactory, messages: Sequence[Message]) -> RiskChanges:
-    """The risk agent's handler for a batch of the allocations topic."""
+    """The risk agent's handler: re-check what was allocated.
+
+    It reads the rounds topic, where one RoundCompleted stands for all of a committed round's
+    allocations (re-checked with one query, not one message each), and accepts AllocationMade
+    events too, one allocation each.
+    """
     with uow_factory() as uow:
         events = _decode_all(uow, messages, "risk check")
         made = [e for e in events if isinstance(e, AllocationMade)]
+        rounds = [
+            e
+            for e in events
+            if isinstance(e, RoundCompleted) and e.mode == "commit" and e.status == "done"
+        ]
         claimed = uow.mark_processed_many(
-            [scoped_id("risk", e.event_id) for e in made], "allocations"
+            [scoped_id("risk", e.event_id) for e in [*made, *rounds]], "allocations"
         )
         pairs = {
             (e.round_id, e.allocation.student_id, e.allocation.offer_id)
@@ -82,6 +95,9 @@ def check_risks(uow_factory: UnitOfWorkFactory, messages: Sequence[Message]) -> 
             if scoped_id("risk", e.event_id) in claimed
         }
         changes = RiskChanges()
+        for event in rounds:
+            if scoped_id("risk", event.event_id) in claimed:
+                _add(changes, recheck(uow, uow.allocations.find(round_id=event.round_id)))
         if pairs:
             stored = uow.allocations.find(
                 student_ids={student for _, student, _ in pairs}, statuses=IN_FORCE
@@ -91,9 +107,16 @@ def check_risks(uow_factory: UnitOfWorkFactory, messages: Sequence[Message]) -> 
                 for a in stored
                 if (a.round_id, a.allocation.student_id, a.allocation.offer_id) in pairs
             ]
-            changes = recheck(uow, mine)
+            _add(changes, recheck(uow, mine))
         uow.commit()
     return changes
+
+
+def _add(total: RiskChanges, more: RiskChanges) -> None:
+    total.flagged += more.flagged
+    total.cleared += more.cleared
+    total.held += more.held
+    total.released += more.released
 
 
 @dataclass
@@ -131,6 +154,16 @@ class Coverage:
                     student_ids.add(event.allocation.student_id)
                 case AllocationRevoked() | AttendanceRecorded():
                     student_ids.add(event.student_id)
+                case RoundCompleted() if event.mode == "commit":
+                    record = uow.rounds.get(event.round_id)
+                    if record is None:
+                        continue
+                    if record.scope == "all":
+                        schools |= {s.school_id for s in uow.students.find()}
+                    elif record.scope == "students":
+                        student_ids.update(record.student_ids)
+                    else:
+                        schools.update(record.school_ids)
         if student_ids:
             schools |= {s.school_id for s in uow.students.get_many(student_ids).values()}
         return schools

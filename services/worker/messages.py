@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +138,11 @@ def queue(uow: AbstractUnitOfWork, event: Envelope) -> None:
     """Queue `event` in the outbox for its topic and key."""
     topic, key = route(event)
     uow.outbox.add(event, topic, key)
+
+
+def queue_many(uow: AbstractUnitOfWork, events: Iterable[Envelope]) -> None:
+    """Queue `events` in order, at once (a round queues one per allocation)."""
+    uow.outbox.add_many((event, *route(event)) for event in events)
 
 
 def queue_dead_letter(uow: AbstractUnitOfWork, letter: DeadLettered) -> bool:

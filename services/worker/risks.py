@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from matching.risk import assess
+from schemas import RiskCode
 from schemas.events import RiskCleared, RiskFlagged
 from services.persistence import (
     AbstractUnitOfWork,
@@ -46,6 +47,12 @@ def recheck(uow: AbstractUnitOfWork, allocations: Iterable[StoredAllocation]) ->
         return RiskChanges()
     students = uow.students.get_many({a.allocation.student_id for a in current})
     offers = uow.offers.get_records({a.allocation.offer_id for a in current})
+    # Every flag in force, read once: a round's batch re-checks thousands of allocations, and
+    # flagged placements are few.
+    flagged_now: dict[tuple[str, str], set[RiskCode]] = {}
+    for flag in uow.risks.find(status=RiskStatus.FLAGGED):
+        if flag.student_id is not None:
+            flagged_now.setdefault((flag.student_id, flag.offer_id), set()).add(flag.code)
     changes = RiskChanges()
     for stored in current:
         allocation = stored.allocation
@@ -53,15 +60,7 @@ def recheck(uow: AbstractUnitOfWork, allocations: Iterable[StoredAllocation]) ->
         if student is None or record is None:  # a foreign key makes this impossible
             continue
         findings = {f.code: f for f in assess(student, record.offer, withdrawn=record.withdrawn)}
-        flagged = {
-            flag.code
-            for flag in uow.risks.find(
-                student_id=allocation.student_id,
-                offer_id=allocation.offer_id,
-                status=RiskStatus.FLAGGED,
-            )
-            if flag.student_id == allocation.student_id
-        }
+        flagged = flagged_now.get((allocation.student_id, allocation.offer_id), set())
         for code, finding in sorted(findings.items()):
             if uow.risks.flag(allocation.student_id, allocation.offer_id, code, finding.detail):
                 changes.flagged += 1

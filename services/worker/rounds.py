@@ -64,7 +64,7 @@ from services.persistence import (
     UnitOfWorkFactory,
     load_instance,
 )
-from services.worker.messages import queue
+from services.worker.messages import queue, queue_many
 from services.worker.risks import IN_FORCE
 
 SOURCE = "placement-rounds"
@@ -291,13 +291,13 @@ def _finish(
         if current is None or current.status.finished:
             return None  # another worker finished it while we solved
         if record.mode == "preview":
-            for allocation in result.allocations:
-                queue(
-                    uow,
-                    AllocationProposed(
-                        source=SOURCE, round_id=record.round_id, allocation=allocation
-                    ),
-                )
+            queue_many(
+                uow,
+                (
+                    AllocationProposed(source=SOURCE, round_id=record.round_id, allocation=a)
+                    for a in result.allocations
+                ),
+            )
             made, revoked, kept = len(result.allocations), 0, 0
             message = f"preview: {made} allocations proposed, nothing committed"
         else:
@@ -353,8 +353,9 @@ def _commit(
         (risky if at_risk else safe).append(allocation)
     uow.allocations.add(record.round_id, safe)
     uow.allocations.add(record.round_id, risky, status=AllocationStatus.HELD)
-    for allocation in new:
-        queue(uow, AllocationMade(source=SOURCE, round_id=record.round_id, allocation=allocation))
+    queue_many(
+        uow, (AllocationMade(source=SOURCE, round_id=record.round_id, allocation=a) for a in new)
+    )
     unchanged = len(current.keys() & chosen.keys()) + plan.kept
     return len(new), len(current.keys() - chosen.keys()), unchanged
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Text, cast, exists, insert, select, update
 
 from schemas.events import Envelope
 from services.persistence import repository as repo
@@ -47,27 +47,56 @@ class SqlProcessedEventRepository(SqlRepository, repo.ProcessedEventRepository):
 
 
 class SqlOutbox(SqlRepository, repo.Outbox):
+    """Rows are inserted at once, in the order queued (ids follow that order), and read back
+    as the JSON text stored, which is the event's wire form (the engine writes compact JSON)."""
+
     def add(self, event: Envelope, topic: str, key: str) -> None:
-        self.session.add(
-            OutboxRow(
-                event_id=event.event_id,
-                topic=topic,
-                key=key,
-                payload=json.loads(event.model_dump_json()),
-                created_at=self.clock(),
-                published_at=None,
-            )
-        )
+        self.add_many([(event, topic, key)])
+
+    def add_many(self, entries: Iterable[tuple[Envelope, str, str]]) -> None:
+        now = self.clock()
+        rows = [
+            {
+                "event_id": event.event_id,
+                "topic": topic,
+                "key": key,
+                "payload": event.model_dump(mode="json"),
+                "created_at": now,
+                "published_at": None,
+            }
+            for event, topic, key in entries
+        ]
+        if rows:
+            self.session.execute(insert(OutboxRow), rows)
 
     def unpublished(self, limit: int) -> list[OutboxMessage]:
         query = (
-            select(OutboxRow)
+            select(
+                OutboxRow.id,
+                OutboxRow.event_id,
+                OutboxRow.topic,
+                OutboxRow.key,
+                cast(OutboxRow.payload, Text),
+                OutboxRow.created_at,
+            )
             .where(OutboxRow.published_at.is_(None))
             .order_by(OutboxRow.id)
             .limit(limit)
             .with_for_update()  # rendered on PostgreSQL only; SQLite has one writer anyway
         )
-        return [_message(row) for row in self.session.scalars(query)]
+        return [
+            # Trusted rows of our own table: no validation, this runs for every event published.
+            OutboxMessage.model_construct(
+                id=id_,
+                event_id=event_id,
+                topic=topic,
+                key=key,
+                payload=payload.encode(),
+                created_at=created_at,
+                published_at=None,
+            )
+            for id_, event_id, topic, key, payload, created_at in self.session.execute(query)
+        ]
 
     def mark_published(self, ids: Collection[int]) -> None:
         if ids:

@@ -147,6 +147,31 @@ def test_check_risks_flags_what_a_committed_round_stored_held(
     ]
 
 
+def test_check_risks_rechecks_a_whole_committed_round_from_its_round_completed_event(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    seed(uow_factory, [f.student("s1"), f.student("s2")], [offer("o1", 0), offer("o3", 1, L3)])
+    with uow_factory() as uow:
+        uow.preferences.add(f.prefs("s1", "o3"))
+        uow.preferences.add(f.prefs("s2", "o1"))
+        uow.commit()
+    request = RoundRequested(round_id="r1", scope="school", school_ids=("sch1",), mode="commit")
+    run_round(uow_factory, request, clock)
+    [completed] = [
+        Message("rounds", json.dumps(p).encode(), key, 0, 0)
+        for topic, key, p in drain(uow_factory)
+        if p["type"] == "round_completed"
+    ]
+
+    assert check_risks(uow_factory, [completed]) == RiskChanges(flagged=1)
+    assert [(p["type"], p["student_id"], p["code"]) for _, _, p in queued(uow_factory)] == [
+        ("risk_flagged", "s1", "l3_no_previsit")
+    ]
+    drain(uow_factory)
+    assert check_risks(uow_factory, [completed]) == RiskChanges()  # a redelivery: nothing new
+    assert queued(uow_factory) == []
+
+
 def test_check_risks_records_why_a_round_held_an_allocation(
     uow_factory: UnitOfWorkFactory, clock: Ticker
 ) -> None:
