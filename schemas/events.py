@@ -69,6 +69,59 @@ class AttendanceRecorded(Envelope):
     debriefed: bool = False
 
 
+class PairPinned(Envelope):
+    """A careers team pins the pair: the next round must allocate the student to the offer."""
+
+    type: Literal["pair_pinned"] = "pair_pinned"
+    student_id: Id
+    offer_id: Id
+
+
+class PairForbidden(Envelope):
+    """A careers team forbids the pair: no round allocates the student to the offer."""
+
+    type: Literal["pair_forbidden"] = "pair_forbidden"
+    student_id: Id
+    offer_id: Id
+
+
+class OverrideRemoved(Envelope):
+    """The pin or forbid of the pair is lifted."""
+
+    type: Literal["override_removed"] = "override_removed"
+    student_id: Id
+    offer_id: Id
+
+
+class InterviewDecided(Envelope):
+    """The employer's decision after the pre-interview of a student placed in its offer; a
+    decline gives the place up (the student is re-matched)."""
+
+    type: Literal["interview_decided"] = "interview_decided"
+    student_id: Id
+    offer_id: Id
+    outcome: Literal["confirmed", "declined"]
+    note: str = Field(default="", max_length=500)
+
+
+class ReflectionSubmitted(Envelope):
+    """A student's reflection on an encounter they attended (a later one replaces it)."""
+
+    type: Literal["reflection_submitted"] = "reflection_submitted"
+    student_id: Id
+    offer_id: Id
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class HostAgainAnswered(Envelope):
+    """Whether the employer or institution would host again, after its offer took place."""
+
+    type: Literal["host_again_answered"] = "host_again_answered"
+    offer_id: Id
+    would_host_again: bool
+    comment: str = Field(default="", max_length=1000)
+
+
 # "students" is a re-match: only the students named, everyone else's allocation unchanged.
 RoundScope = Literal["school", "cluster", "all", "students"]
 
@@ -200,9 +253,18 @@ class DeadLettered(Envelope):
 
 
 StudentEvent = StudentRegistered
-OfferEvent = Annotated[OfferSubmitted | OfferWithdrawn, Field(discriminator="type")]
-PreferenceEvent = PreferencesRanked
-AttendanceEvent = AttendanceRecorded
+OfferEvent = Annotated[
+    OfferSubmitted | OfferWithdrawn | HostAgainAnswered, Field(discriminator="type")
+]
+# A careers team's pins and forbids travel with the student's rankings: keyed by student id.
+PreferenceEvent = Annotated[
+    PreferencesRanked | PairPinned | PairForbidden | OverrideRemoved,
+    Field(discriminator="type"),
+]
+# The encounter itself, per student: pre-interview, attendance and debriefs, reflection.
+AttendanceEvent = Annotated[
+    AttendanceRecorded | InterviewDecided | ReflectionSubmitted, Field(discriminator="type")
+]
 RoundEvent = Annotated[RoundRequested | RoundCompleted, Field(discriminator="type")]
 AllocationEvent = Annotated[
     AllocationMade | AllocationProposed | AllocationRevoked, Field(discriminator="type")
@@ -215,6 +277,12 @@ AnyEvent = Annotated[
     | OfferWithdrawn
     | PreferencesRanked
     | AttendanceRecorded
+    | PairPinned
+    | PairForbidden
+    | OverrideRemoved
+    | InterviewDecided
+    | ReflectionSubmitted
+    | HostAgainAnswered
     | RoundRequested
     | RoundCompleted
     | AllocationMade

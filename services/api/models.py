@@ -42,6 +42,44 @@ class RoundRequest(Frozen):
     rules: RoundRules | None = None
 
 
+class AttendanceIn(Frozen):
+    """One session of a placement: whether the student came, for how long, and whether the
+    debrief was held."""
+
+    student_id: Id
+    offer_id: Id
+    date: dt.date
+    attended: bool
+    hours: Annotated[float, Field(ge=0, le=8)] = 0.0
+    debriefed: bool = False
+
+
+class OverdueFeedback(BaseModel):
+    """An encounter attended more than a week ago without a debrief on record."""
+
+    student_id: str
+    student_name: str | None
+    form: Form
+    offer_id: str
+    offer_title: str
+    provider_name: str
+    last_attended: dt.date
+    days_since: int
+    hours: float
+
+
+class OverrideIn(Frozen):
+    kind: Literal["pinned", "forbidden"] = Field(
+        description="pinned: the next round must allocate the pair; forbidden: never"
+    )
+
+
+class OverrideOut(BaseModel):
+    student_id: str
+    offer_id: str
+    kind: Literal["pinned", "forbidden"]
+
+
 class CoverageOut(BaseModel):
     school_id: str
     form: Form
@@ -82,6 +120,18 @@ class ProviderAllocation(BaseModel):
     student_name: str
     school_id: str
     status: AllocationStatus
+
+
+class InterviewDecision(Frozen):
+    outcome: Literal["confirmed", "declined"] = Field(
+        description="declined gives the place up: the student is re-matched"
+    )
+    note: str = Field(default="", max_length=500)
+
+
+class HostAgain(Frozen):
+    would_host_again: bool
+    comment: str = Field(default="", max_length=1000)
 
 
 # -- students ----------------------------------------------------------------------------------
@@ -125,6 +175,29 @@ class Ranking(Frozen):
         return ranked
 
 
+class Reflection(Frozen):
+    offer_id: Id = Field(description="the offer of an encounter the student attended")
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class HigherChoice(BaseModel):
+    """An offer the student ranked above the one they got, and why they did not get it."""
+
+    offer_id: str
+    rank: int
+    title: str
+    reasons: list[str]
+
+
+class Explanation(BaseModel):
+    rank: int | None = Field(description="the rank the student gave the offer; None if unranked")
+    first_choice: bool
+    summary: str
+    higher_choices: list[HigherChoice] = Field(
+        default=[], description="offers of the same level group ranked higher, with the reasons"
+    )
+
+
 class StudentAllocation(BaseModel):
     round_id: str
     offer_id: str
@@ -137,3 +210,7 @@ class StudentAllocation(BaseModel):
     status: AllocationStatus
     reason: str
     risks: list[str]
+    interview: Literal["pending", "confirmed", "declined"] | None = Field(
+        default=None, description="the pre-interview, when the offer has one"
+    )
+    explanation: Explanation | None = None

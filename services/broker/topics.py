@@ -25,9 +25,15 @@ from schemas.events import (
     CoverageUpdated,
     DeadLettered,
     Envelope,
+    HostAgainAnswered,
+    InterviewDecided,
     OfferSubmitted,
     OfferWithdrawn,
+    OverrideRemoved,
+    PairForbidden,
+    PairPinned,
     PreferencesRanked,
+    ReflectionSubmitted,
     RiskCleared,
     RiskFlagged,
     RoundCompleted,
@@ -59,17 +65,17 @@ TOPICS: tuple[Topic, ...] = (
     Topic(
         "offers",
         "offer_id",
-        "an edit or a withdrawal must follow the submission of the same offer",
+        "an edit, a withdrawal or the host's feedback must follow the submission of the offer",
     ),
     Topic(
         "preferences",
         "student_id",
-        "a student's later ranking replaces the earlier one; co-partitioned with students",
+        "a student's later ranking (or pin, forbid) replaces the earlier one; co-partitioned",
     ),
     Topic(
         "attendance",
         "student_id",
-        "a student's attendance and debriefs update their coverage in order; co-partitioned",
+        "a student's interview, attendance, debriefs and reflection stay in order; co-partitioned",
     ),
     Topic(
         "rounds",
@@ -118,11 +124,13 @@ def route(event: Envelope) -> tuple[str, str]:
             return "students", event.student.student_id
         case OfferSubmitted():
             return "offers", event.offer.offer_id
-        case OfferWithdrawn():
+        case OfferWithdrawn() | HostAgainAnswered():
             return "offers", event.offer_id
         case PreferencesRanked():
             return "preferences", event.preferences.student_id
-        case AttendanceRecorded():
+        case PairPinned() | PairForbidden() | OverrideRemoved():
+            return "preferences", event.student_id
+        case AttendanceRecorded() | InterviewDecided() | ReflectionSubmitted():
             return "attendance", event.student_id
         case RoundRequested() | RoundCompleted():
             return "rounds", event.round_id

@@ -30,8 +30,11 @@ from services.persistence.records import (
     AllocationStatus,
     AttendanceRecord,
     Clock,
+    HostAgainRecord,
+    InterviewRecord,
     OfferRecord,
     OutboxMessage,
+    ReflectionRecord,
     RiskFlagRecord,
     RiskStatus,
     RoundRecord,
@@ -60,6 +63,9 @@ class MemoryStore:
     attendance: dict[tuple[str, str, dt.date], AttendanceRecord] = dataclasses.field(
         default_factory=dict
     )
+    interviews: dict[Pair, InterviewRecord] = dataclasses.field(default_factory=dict)
+    reflections: dict[Pair, ReflectionRecord] = dataclasses.field(default_factory=dict)
+    host_again: dict[str, HostAgainRecord] = dataclasses.field(default_factory=dict)
     risks: dict[RiskKey, RiskFlagRecord] = dataclasses.field(default_factory=dict)
     processed: dict[str, str] = dataclasses.field(default_factory=dict)
     outbox: dict[int, OutboxMessage] = dataclasses.field(default_factory=dict)
@@ -316,6 +322,42 @@ class MemoryAttendanceRepository(MemoryRepository, repo.AttendanceRepository):
         ]
 
 
+class MemoryFeedbackRepository(MemoryRepository, repo.FeedbackRepository):
+    def decide_interview(self, decision: InterviewRecord) -> None:
+        self.state.require(decision.student_id, decision.offer_id)
+        self.state.interviews[(decision.student_id, decision.offer_id)] = decision
+
+    def interviews(
+        self, *, offer_id: str | None = None, student_id: str | None = None
+    ) -> list[InterviewRecord]:
+        found = [
+            r
+            for (s, o), r in self.state.interviews.items()
+            if offer_id in (None, o) and student_id in (None, s)
+        ]
+        return sorted(found, key=lambda r: (r.offer_id, r.student_id))
+
+    def reflect(self, reflection: ReflectionRecord) -> None:
+        self.state.require(reflection.student_id, reflection.offer_id)
+        self.state.reflections[(reflection.student_id, reflection.offer_id)] = reflection
+
+    def reflections(
+        self, *, student_id: str | None = None, offer_id: str | None = None
+    ) -> list[ReflectionRecord]:
+        return [
+            r
+            for (s, o), r in sorted(self.state.reflections.items())
+            if student_id in (None, s) and offer_id in (None, o)
+        ]
+
+    def answer_host_again(self, answer: HostAgainRecord) -> None:
+        self.state.require(offer_id=answer.offer_id)
+        self.state.host_again[answer.offer_id] = answer
+
+    def host_again(self, offer_id: str) -> HostAgainRecord | None:
+        return self.state.host_again.get(offer_id)
+
+
 class MemoryRiskFlagRepository(MemoryRepository, repo.RiskFlagRepository):
     def flag(self, student_id: str | None, offer_id: str, code: RiskCode, detail: str) -> bool:
         self.state.require(student_id, offer_id)
@@ -414,6 +456,7 @@ class MemoryUnitOfWork(AbstractUnitOfWork):
         self.rounds = MemoryRoundRepository(self)
         self.allocations = MemoryAllocationRepository(self)
         self.attendance = MemoryAttendanceRepository(self)
+        self.feedback = MemoryFeedbackRepository(self)
         self.risks = MemoryRiskFlagRepository(self)
         self.processed = MemoryProcessedEventRepository(self)
         self.outbox = MemoryOutbox(self)

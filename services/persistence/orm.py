@@ -229,6 +229,45 @@ class AttendanceRow(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class InterviewRow(Base):
+    """The employer's decision after a student's pre-interview for its offer."""
+
+    __tablename__ = "interviews"
+    __table_args__ = (CheckConstraint(_in("outcome", ("confirmed", "declined")), name="outcome"),)
+
+    student_id: Mapped[str] = mapped_column(ForeignKey("students.student_id"), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(
+        ForeignKey("offers.offer_id"), primary_key=True, index=True
+    )
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ReflectionRow(Base):
+    """A student's reflection on an encounter they attended."""
+
+    __tablename__ = "reflections"
+
+    student_id: Mapped[str] = mapped_column(ForeignKey("students.student_id"), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(
+        ForeignKey("offers.offer_id"), primary_key=True, index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class HostAgainRow(Base):
+    """Whether the provider of an offer would host again."""
+
+    __tablename__ = "host_again"
+
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.offer_id"), primary_key=True)
+    would_host_again: Mapped[bool]
+    comment: Mapped[str] = mapped_column(Text)
+    answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class RiskFlagRow(Base):
     """A risk on an offer (student_id NULL) or on one student's placement in it.
 

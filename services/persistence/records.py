@@ -17,7 +17,14 @@ from pydantic import Field
 
 from schemas import Allocation, Metrics, Offer, RiskCode, RoundRules
 from schemas.common import Frozen, Id
-from schemas.events import AttendanceRecorded, RoundRequested, RoundScope
+from schemas.events import (
+    AttendanceRecorded,
+    HostAgainAnswered,
+    InterviewDecided,
+    ReflectionSubmitted,
+    RoundRequested,
+    RoundScope,
+)
 
 
 def utcnow() -> dt.datetime:
@@ -162,6 +169,62 @@ class AttendanceRecord(Frozen):
             hours=event.hours,
             debriefed=event.debriefed,
             recorded_at=event.occurred_at,
+        )
+
+
+class InterviewRecord(Frozen):
+    """The employer's decision after a student's pre-interview for its offer (the last one)."""
+
+    student_id: Id
+    offer_id: Id
+    outcome: Literal["confirmed", "declined"]
+    note: str = ""
+    decided_at: dt.datetime
+
+    @classmethod
+    def from_event(cls, event: InterviewDecided) -> InterviewRecord:
+        return cls(
+            student_id=event.student_id,
+            offer_id=event.offer_id,
+            outcome=event.outcome,
+            note=event.note,
+            decided_at=event.occurred_at,
+        )
+
+
+class ReflectionRecord(Frozen):
+    """A student's reflection on an encounter they attended (the last one submitted)."""
+
+    student_id: Id
+    offer_id: Id
+    text: str
+    submitted_at: dt.datetime
+
+    @classmethod
+    def from_event(cls, event: ReflectionSubmitted) -> ReflectionRecord:
+        return cls(
+            student_id=event.student_id,
+            offer_id=event.offer_id,
+            text=event.text,
+            submitted_at=event.occurred_at,
+        )
+
+
+class HostAgainRecord(Frozen):
+    """Whether the provider would host its offer again (the last answer)."""
+
+    offer_id: Id
+    would_host_again: bool
+    comment: str = ""
+    answered_at: dt.datetime
+
+    @classmethod
+    def from_event(cls, event: HostAgainAnswered) -> HostAgainRecord:
+        return cls(
+            offer_id=event.offer_id,
+            would_host_again=event.would_host_again,
+            comment=event.comment,
+            answered_at=event.occurred_at,
         )
 
 

@@ -17,8 +17,11 @@ from schemas.events import Envelope
 from services.persistence.records import (
     AllocationStatus,
     AttendanceRecord,
+    HostAgainRecord,
+    InterviewRecord,
     OfferRecord,
     OutboxMessage,
+    ReflectionRecord,
     RiskFlagRecord,
     RiskStatus,
     RoundRecord,
@@ -211,6 +214,39 @@ class AttendanceRepository(abc.ABC):
         attended: bool | None = None,
     ) -> list[AttendanceRecord]:
         """Records matching every given filter, by student, offer, date."""
+
+
+class FeedbackRepository(abc.ABC):
+    """What follows a placement besides attendance: the employer's pre-interview decisions, the
+    students' reflections and whether providers would host again. Each is one row per key, the
+    last write winning."""
+
+    @abc.abstractmethod
+    def decide_interview(self, decision: InterviewRecord) -> None:
+        """Insert or replace the (student, offer) decision. Conflict if either is unknown."""
+
+    @abc.abstractmethod
+    def interviews(
+        self, *, offer_id: str | None = None, student_id: str | None = None
+    ) -> list[InterviewRecord]:
+        """Decisions matching every given filter, by offer, student."""
+
+    @abc.abstractmethod
+    def reflect(self, reflection: ReflectionRecord) -> None:
+        """Insert or replace the (student, offer) reflection. Conflict if either is unknown."""
+
+    @abc.abstractmethod
+    def reflections(
+        self, *, student_id: str | None = None, offer_id: str | None = None
+    ) -> list[ReflectionRecord]:
+        """Reflections matching every given filter, by student, offer."""
+
+    @abc.abstractmethod
+    def answer_host_again(self, answer: HostAgainRecord) -> None:
+        """Insert or replace the offer's answer. Conflict if the offer is unknown."""
+
+    @abc.abstractmethod
+    def host_again(self, offer_id: str) -> HostAgainRecord | None: ...
 
 
 class RiskFlagRepository(abc.ABC):

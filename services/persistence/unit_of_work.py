@@ -35,6 +35,7 @@ class AbstractUnitOfWork(abc.ABC):
     rounds: repo.RoundRepository
     allocations: repo.AllocationRepository
     attendance: repo.AttendanceRepository
+    feedback: repo.FeedbackRepository
     risks: repo.RiskFlagRepository
     processed: repo.ProcessedEventRepository
     outbox: repo.Outbox
@@ -86,6 +87,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.rounds = sql.SqlRoundRepository(session, clock)
         self.allocations = sql.SqlAllocationRepository(session, clock)
         self.attendance = sql.SqlAttendanceRepository(session, clock)
+        self.feedback = sql.SqlFeedbackRepository(session, clock)
         self.risks = sql.SqlRiskFlagRepository(session, clock)
         self.processed = sql.SqlProcessedEventRepository(session, clock)
         self.outbox = sql.SqlOutbox(session, clock)

@@ -1,5 +1,9 @@
 """Ingest: validate a batch of student, offer, preference or attendance events and apply it.
 
+The offers topic also carries providers' host-again answers; the preferences topic a careers
+team's pins and forbids; the attendance topic the employer's pre-interview decisions and the
+students' reflections.
+
     outcome = ingest(db.unit_of_work, messages, clock)
 
 A batch commits in one transaction (one per event would cap ingest at a few hundred events a
@@ -12,7 +16,7 @@ second on PostgreSQL). Within it, for each message in order:
   reason, and nothing of it is written;
 - otherwise it is applied, with what follows from it: risk re-checks when an offer or a student
   changes under an allocation, revocations and a re-match round when an offer is withdrawn or a
-  student does not show up.
+  student does not show up or is declined after a pre-interview.
 
 A rejection that time may cure (a student or offer not stored yet) is not dead-lettered at
 first: the batch is applied without it and the message comes back in `Outcome.retry`, for the
@@ -31,16 +35,22 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from matching.eligibility import ineligibility
-from schemas import Student
+from schemas import Student, StudentOffer
 from schemas.events import (
     AllocationRevoked,
     AttendanceRecorded,
     DeadLettered,
     Envelope,
     FieldError,
+    HostAgainAnswered,
+    InterviewDecided,
     OfferSubmitted,
     OfferWithdrawn,
+    OverrideRemoved,
+    PairForbidden,
+    PairPinned,
     PreferencesRanked,
+    ReflectionSubmitted,
     RiskFlagged,
     RoundRequested,
     StudentRegistered,
@@ -52,6 +62,10 @@ from services.persistence import (
     AttendanceRecord,
     Clock,
     Conflict,
+    HostAgainRecord,
+    InterviewRecord,
+    OfferRecord,
+    ReflectionRecord,
     StoredAllocation,
     UnitOfWorkFactory,
 )
@@ -213,7 +227,7 @@ class _Handler:
             if isinstance(event, PreferencesRanked):
                 student_ids.add(event.preferences.student_id)
                 offer_ids.update(event.preferences.ranked)
-            elif isinstance(event, AttendanceRecorded):
+            elif isinstance(event, _PAIR_EVENTS):
                 student_ids.add(event.student_id)
                 offer_ids.add(event.offer_id)
         self.known_students = uow.students.get_many(student_ids) if student_ids else {}
@@ -231,6 +245,16 @@ class _Handler:
                 self._check_preferences(event)
             case AttendanceRecorded():
                 self._check_attendance(event)
+            case PairPinned() | PairForbidden():
+                self._check_override(event)
+            case OverrideRemoved():
+                self._check_removal(event)
+            case InterviewDecided():
+                self._check_interview(event)
+            case ReflectionSubmitted():
+                self._check_reflection(event)
+            case HostAgainAnswered():
+                self._check_host_again(event)
 
     def _check_submission(self, event: OfferSubmitted) -> None:
         record = self.uow.offers.get_record(event.offer.offer_id)
@@ -302,6 +326,60 @@ class _Handler:
                 "offer_id",
             )
 
+    def _known_pair(
+        self, event: PairPinned | PairForbidden | OverrideRemoved | InterviewDecided
+    ) -> tuple[Student, OfferRecord]:
+        """The stored student and offer the event names; Rejected (to retry) otherwise."""
+        student = self.known_students.get(event.student_id)
+        if student is None:
+            raise Rejected(
+                f"student {event.student_id} is not registered", "student_id", retry=True
+            )
+        record = self.known_offers.get(event.offer_id)
+        if record is None:
+            raise Rejected(f"offer {event.offer_id} is unknown", "offer_id", retry=True)
+        return student, record
+
+    def _check_override(self, event: PairPinned | PairForbidden) -> None:
+        student, record = self._known_pair(event)
+        if isinstance(event, PairPinned):
+            problem = pin_problem(self.uow, student, record)
+            if problem is not None:
+                raise Rejected(*problem)
+
+    def _check_removal(self, event: OverrideRemoved) -> None:
+        self._known_pair(event)
+        if override_of(self.uow, event.student_id, event.offer_id) is None:
+            raise Rejected(
+                f"student {event.student_id} has no pin or forbid on offer {event.offer_id}",
+                "offer_id",
+            )
+
+    def _check_interview(self, event: InterviewDecided) -> None:
+        student, record = self._known_pair(event)
+        problem = interview_problem(self.uow, student.student_id, record)
+        if problem is not None:
+            raise Rejected(*problem)
+
+    def _check_reflection(self, event: ReflectionSubmitted) -> None:
+        if event.student_id not in self.known_students:
+            raise Rejected(
+                f"student {event.student_id} is not registered", "student_id", retry=True
+            )
+        if event.offer_id not in self.known_offers:
+            raise Rejected(f"offer {event.offer_id} is unknown", "offer_id", retry=True)
+        problem = reflection_problem(self.uow, event.student_id, event.offer_id)
+        if problem is not None:
+            raise Rejected(*problem)
+
+    def _check_host_again(self, event: HostAgainAnswered) -> None:
+        record = self.uow.offers.get_record(event.offer_id)
+        if record is None:
+            raise Rejected(f"offer {event.offer_id} is unknown", "offer_id", retry=True)
+        problem = host_again_problem(record, event.occurred_at.date())
+        if problem is not None:
+            raise Rejected(*problem)
+
     # -- effects -----------------------------------------------------------------------------
 
     def apply(self, event: Envelope) -> None:
@@ -320,6 +398,18 @@ class _Handler:
                 self.preferences.append(event)
             case AttendanceRecorded():
                 self._attend(event)
+            case PairPinned():
+                self.uow.overrides.pin(_pair(event))
+            case PairForbidden():
+                self.uow.overrides.forbid(_pair(event))
+            case OverrideRemoved():
+                self.uow.overrides.remove(_pair(event))
+            case InterviewDecided():
+                self._interview(event)
+            case ReflectionSubmitted():
+                self.uow.feedback.reflect(ReflectionRecord.from_event(event))
+            case HostAgainAnswered():
+                self.uow.feedback.answer_host_again(HostAgainRecord.from_event(event))
 
     def finish(self) -> None:
         """The batched writes, then what follows from them."""
@@ -350,6 +440,20 @@ class _Handler:
             student_id=event.student_id, offer_id=event.offer_id, statuses=IN_FORCE
         )
         detail = f"student {event.student_id} did not attend offer {event.offer_id} on {event.date}"
+        affected = self._revoke(in_force, detail)
+        self._rematch(event, affected, detail)
+
+    def _interview(self, event: InterviewDecided) -> None:
+        self.uow.feedback.decide_interview(InterviewRecord.from_event(event))
+        if event.outcome == "confirmed":
+            return
+        in_force = self.uow.allocations.find(
+            student_id=event.student_id, offer_id=event.offer_id, statuses=IN_FORCE
+        )
+        detail = (
+            f"the provider of offer {event.offer_id} declined student {event.student_id} "
+            "after the pre-interview"
+        )
         affected = self._revoke(in_force, detail)
         self._rematch(event, affected, detail)
 
@@ -408,3 +512,116 @@ class _Handler:
 
 def _day(moment: dt.datetime) -> str:
     return f"{moment:%Y-%m-%d}"
+
+
+_PAIR_EVENTS = (
+    AttendanceRecorded,
+    PairPinned,
+    PairForbidden,
+    OverrideRemoved,
+    InterviewDecided,
+    ReflectionSubmitted,
+)
+
+
+def _pair(event: PairPinned | PairForbidden | OverrideRemoved) -> StudentOffer:
+    return StudentOffer(student_id=event.student_id, offer_id=event.offer_id)
+
+
+# -- the checks the API makes too: (message, field) of the problem, or None -------------------
+
+Problem = tuple[str, str]
+
+
+def override_of(uow: AbstractUnitOfWork, student_id: str, offer_id: str) -> str | None:
+    """ "pinned", "forbidden" or None: the careers team's override of the pair."""
+    student = uow.students.get(student_id)
+    schools = None if student is None else [student.school_id]
+    pair = StudentOffer(student_id=student_id, offer_id=offer_id)
+    if pair in uow.overrides.pinned(schools):
+        return "pinned"
+    if pair in uow.overrides.forbidden(schools):
+        return "forbidden"
+    return None
+
+
+def pin_problem(uow: AbstractUnitOfWork, student: Student, record: OfferRecord) -> Problem | None:
+    """Why the pair cannot be pinned: what would make the next round infeasible (a withdrawn
+    or ineligible offer, two pins in one level group or overlapping in time, more pins than
+    places)."""
+    offer = record.offer
+    if record.withdrawn_at is not None:
+        return f"offer {offer.offer_id} was withdrawn and cannot be pinned", "offer_id"
+    reasons = ineligibility(student, offer)
+    if reasons:
+        return (
+            f"student {student.student_id} cannot take offer {offer.offer_id}: "
+            + "; ".join(reasons),
+            "offer_id",
+        )
+    pins = [p for p in uow.overrides.pinned() if p.offer_id != offer.offer_id]
+    mine = [p.offer_id for p in pins if p.student_id == student.student_id]
+    others = uow.offers.get_records(mine)
+    for offer_id in mine:
+        other = others[offer_id].offer
+        if other.kind.group is offer.kind.group:
+            return (
+                f"student {student.student_id} is pinned to offer {offer_id} already, of the "
+                f"same level group ({offer.kind.group.value}); a student takes one per group",
+                "offer_id",
+            )
+        if offer.clashes_with(other):
+            return (
+                f"offer {offer.offer_id} overlaps in time with offer {offer_id}, to which "
+                f"student {student.student_id} is pinned",
+                "offer_id",
+            )
+    taken = [
+        p
+        for p in uow.overrides.pinned()
+        if p.offer_id == offer.offer_id and p.student_id != student.student_id
+    ]
+    if len(taken) >= offer.capacity:
+        return (
+            f"offer {offer.offer_id} has {offer.capacity} place(s), all pinned to other students",
+            "offer_id",
+        )
+    return None
+
+
+def interview_problem(
+    uow: AbstractUnitOfWork, student_id: str, record: OfferRecord
+) -> Problem | None:
+    """Why the provider cannot decide on this student's pre-interview."""
+    offer_id = record.offer.offer_id
+    if not record.offer.requires_interview:
+        return f"offer {offer_id} has no pre-interview", "offer_id"
+    if not uow.allocations.find(student_id=student_id, offer_id=offer_id, statuses=IN_FORCE):
+        return (
+            f"student {student_id} holds no place in offer {offer_id} to interview for",
+            "student_id",
+        )
+    return None
+
+
+def reflection_problem(uow: AbstractUnitOfWork, student_id: str, offer_id: str) -> Problem | None:
+    """A reflection comes after an encounter the student attended."""
+    if not uow.attendance.find(student_id=student_id, offer_id=offer_id, attended=True):
+        return (
+            f"student {student_id} has no attended session of offer {offer_id} on record; "
+            "reflect after the encounter",
+            "offer_id",
+        )
+    return None
+
+
+def host_again_problem(record: OfferRecord, today: dt.date) -> Problem | None:
+    """A provider says whether it would host again once its offer has taken place."""
+    offer = record.offer
+    if offer.last_day > today:
+        return (
+            f"offer {offer.offer_id} runs until {offer.last_day}; say whether you would host "
+            "again after its last session",
+            "offer_id",
+        )
+    return None

@@ -1,22 +1,45 @@
-"""Careers teams: import students, watch coverage, run rounds, export allocations."""
+"""Careers teams: import students, watch coverage, run rounds, export allocations, record
+attendance and debriefs, see overdue feedback, pin and forbid pairs."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import uuid
 
 from schemas import Student
-from schemas.events import RoundRequested, StudentRegistered
-from services.api.auth import Principal, authorize_round_request
+from schemas.events import (
+    AttendanceRecorded,
+    Envelope,
+    OverrideRemoved,
+    PairForbidden,
+    PairPinned,
+    RoundRequested,
+    StudentRegistered,
+)
+from services.api.auth import Principal, authorize_round_request, authorize_student
 from services.api.context import ApiContext
-from services.api.errors import ApiError, Problem, invalid
+from services.api.errors import ApiError, Problem, conflict, invalid, not_found
 from services.api.imports import FileProblem, read_students
-from services.api.models import CoverageOut, ImportAccepted, RoundAccepted, RoundRequest
+from services.api.models import (
+    Accepted,
+    AttendanceIn,
+    CoverageOut,
+    ImportAccepted,
+    OverdueFeedback,
+    OverrideIn,
+    OverrideOut,
+    RoundAccepted,
+    RoundRequest,
+)
+from services.persistence import AbstractUnitOfWork, OfferRecord
 from services.worker.downstream import coverage_rows
+from services.worker.ingest import override_of, pin_problem
 from services.worker.risks import IN_FORCE
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
+FEEDBACK_DUE = dt.timedelta(days=7)  # a debrief is overdue a week after the encounter
 
 
 def import_students(
@@ -144,7 +167,7 @@ def allocations_csv(context: ApiContext, school_id: str) -> str:
         student = students[a.student_id]
         offer = offers[a.offer_id].offer
         writer.writerow(
-            _safe(value)
+            safe_cell(value)
             for value in (
                 a.student_id,
                 student.name or "",
@@ -164,6 +187,175 @@ def allocations_csv(context: ApiContext, school_id: str) -> str:
     return out.getvalue()
 
 
-def _safe(value: str) -> str:
+def safe_cell(value: str) -> str:
     """A spreadsheet must not run a cell as a formula (CSV injection)."""
     return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+# -- attendance, debriefs and overdue feedback -------------------------------------------------
+
+
+def _student_of_school(
+    uow: AbstractUnitOfWork, principal: Principal, school_id: str, student_id: str, field: str
+) -> Student:
+    """The registered student named by the request, who must be of the school in the URL."""
+    student = uow.students.get(student_id)
+    if student is None:
+        raise not_found(f"student {student_id} is not registered", field)
+    authorize_student(principal, student_id, student.school_id, field)
+    if student.school_id != school_id:  # an admin naming another school's student
+        raise invalid(f"student {student_id} is at school {student.school_id}", field)
+    return student
+
+
+def _publish(context: ApiContext, event: Envelope) -> Accepted:
+    context.publisher.publish([event])
+    return Accepted(event_id=event.event_id)
+
+
+def record_attendance(
+    context: ApiContext, principal: Principal, school_id: str, body: AttendanceIn
+) -> Accepted:
+    """A session of a placement: attended or not, hours, debriefed. Checked as the worker
+    would: a session of the offer, not in the future, of a student placed in it."""
+    now = context.now()
+    with context.read() as uow:
+        _student_of_school(uow, principal, school_id, body.student_id, "student_id")
+        record = uow.offers.get_record(body.offer_id)
+        if record is None:
+            raise invalid(f"offer {body.offer_id} is unknown", "offer_id")
+        placed = uow.allocations.find(student_id=body.student_id, offer_id=body.offer_id)
+    days = sorted(s.date for s in record.offer.sessions)
+    if body.date not in days:
+        listed = ", ".join(str(d) for d in days)
+        raise invalid(
+            f"offer {body.offer_id} has no session on {body.date} (its sessions: {listed})", "date"
+        )
+    if body.date > now.date():
+        raise conflict(
+            f"the session on {body.date} has not taken place yet (today is {now.date()})", "date"
+        )
+    if not placed:
+        raise conflict(
+            f"student {body.student_id} was never allocated to offer {body.offer_id}", "offer_id"
+        )
+    event = AttendanceRecorded(
+        student_id=body.student_id,
+        offer_id=body.offer_id,
+        date=body.date,
+        attended=body.attended,
+        hours=body.hours,
+        debriefed=body.debriefed,
+        occurred_at=now,
+        source=principal.source,
+    )
+    return _publish(context, event)
+
+
+def overdue_feedback(context: ApiContext, school_id: str) -> list[OverdueFeedback]:
+    """Encounters (student, offer) attended more than a week ago, by the database clock, with
+    no debrief recorded on any of their sessions; the longest overdue first."""
+    today = context.now().date()
+    with context.read() as uow:
+        rows = uow.attendance.find(school_ids=[school_id])
+        students = uow.students.get_many({r.student_id for r in rows})
+        offers = uow.offers.get_records({r.offer_id for r in rows})
+    encounters: dict[tuple[str, str], list[dt.date]] = {}
+    hours: dict[tuple[str, str], float] = {}
+    debriefed: set[tuple[str, str]] = set()
+    for row in rows:
+        key = (row.student_id, row.offer_id)
+        if row.debriefed:
+            debriefed.add(key)
+        if row.attended:
+            encounters.setdefault(key, []).append(row.date)
+            hours[key] = hours.get(key, 0.0) + row.hours
+    out = []
+    for key, dates in encounters.items():
+        last = max(dates)
+        if key in debriefed or today - last <= FEEDBACK_DUE:
+            continue
+        student, offer = students[key[0]], offers[key[1]].offer
+        out.append(
+            OverdueFeedback(
+                student_id=student.student_id,
+                student_name=student.name,
+                form=student.form,
+                offer_id=offer.offer_id,
+                offer_title=offer.title,
+                provider_name=offer.provider_name,
+                last_attended=last,
+                days_since=(today - last).days,
+                hours=hours[key],
+            )
+        )
+    out.sort(key=lambda o: (-o.days_since, o.student_id, o.offer_id))
+    return out
+
+
+# -- pins and forbidden pairs -----------------------------------------------------------------
+
+
+def overrides_of(context: ApiContext, school_id: str) -> list[OverrideOut]:
+    with context.read() as uow:
+        pinned = uow.overrides.pinned([school_id])
+        forbidden = uow.overrides.forbidden([school_id])
+    out = [OverrideOut(student_id=p.student_id, offer_id=p.offer_id, kind="pinned") for p in pinned]
+    out += [
+        OverrideOut(student_id=p.student_id, offer_id=p.offer_id, kind="forbidden")
+        for p in forbidden
+    ]
+    out.sort(key=lambda o: (o.student_id, o.offer_id))
+    return out
+
+
+def _pair(
+    uow: AbstractUnitOfWork, principal: Principal, school_id: str, student_id: str, offer_id: str
+) -> tuple[Student, OfferRecord]:
+    student = _student_of_school(uow, principal, school_id, student_id, "student_id")
+    record = uow.offers.get_record(offer_id)
+    if record is None:
+        raise not_found(f"offer {offer_id} is unknown", "offer_id")
+    return student, record
+
+
+def set_override(
+    context: ApiContext,
+    principal: Principal,
+    school_id: str,
+    student_id: str,
+    offer_id: str,
+    body: OverrideIn,
+) -> Accepted:
+    """Pin or forbid the pair for the next rounds (run one with POST /rounds to apply it)."""
+    with context.read() as uow:
+        student, record = _pair(uow, principal, school_id, student_id, offer_id)
+        problem = pin_problem(uow, student, record) if body.kind == "pinned" else None
+    if problem is not None:
+        message, field = problem
+        raise conflict(message, field)
+    now = context.now()
+    kind: type[PairPinned] | type[PairForbidden] = (
+        PairPinned if body.kind == "pinned" else PairForbidden
+    )
+    event = kind(student_id=student_id, offer_id=offer_id, occurred_at=now, source=principal.source)
+    return _publish(context, event)
+
+
+def remove_override(
+    context: ApiContext, principal: Principal, school_id: str, student_id: str, offer_id: str
+) -> Accepted:
+    with context.read() as uow:
+        _pair(uow, principal, school_id, student_id, offer_id)
+        found = override_of(uow, student_id, offer_id)
+    if found is None:
+        raise not_found(
+            f"student {student_id} has no pin or forbid on offer {offer_id}", "offer_id"
+        )
+    event = OverrideRemoved(
+        student_id=student_id,
+        offer_id=offer_id,
+        occurred_at=context.now(),
+        source=principal.source,
+    )
+    return _publish(context, event)

@@ -1,17 +1,29 @@
-"""Employers and institutions: submit, edit and withdraw offers; see who is placed with them."""
+"""Employers and institutions: submit, edit and withdraw offers; see who is placed with them;
+decide on pre-interviews; say whether they would host again."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 
 from matching.eligibility import insurance_problem
 from schemas import Offer
-from schemas.events import OfferSubmitted, OfferWithdrawn
+from schemas.events import HostAgainAnswered, InterviewDecided, OfferSubmitted, OfferWithdrawn
 from services.api.auth import Principal, authorize_provider
 from services.api.context import ApiContext
-from services.api.errors import conflict, invalid
-from services.api.models import Accepted, OfferSubmission, ProviderAllocation, Withdrawal
+from services.api.errors import conflict, invalid, not_found
+from services.api.handlers.careers import safe_cell
+from services.api.models import (
+    Accepted,
+    HostAgain,
+    InterviewDecision,
+    OfferSubmission,
+    ProviderAllocation,
+    Withdrawal,
+)
 from services.persistence import OfferRecord
+from services.worker.ingest import host_again_problem, interview_problem
 from services.worker.risks import IN_FORCE
 
 
@@ -146,3 +158,104 @@ def allocations_of(context: ApiContext, provider_id: str) -> list[ProviderAlloca
         )
     out.sort(key=lambda a: (a.offer_id, a.school_id, a.student_name))
     return out
+
+
+ROSTER_COLUMNS = (
+    "offer_id",
+    "offer_title",
+    "first_day",
+    "last_day",
+    "student_id",
+    "student_name",
+    "school_id",
+    "contact",
+    "interview",
+    "status",
+)
+
+
+def roster_csv(context: ApiContext, record: OfferRecord) -> str:
+    """The students placed in the offer (in force): name and school, and the school's careers
+    team as the contact. Nothing else of theirs; the student id is the reference the interview
+    route takes."""
+    offer = record.offer
+    with context.read() as uow:
+        placed = uow.allocations.find(offer_id=offer.offer_id, statuses=IN_FORCE)
+        students = uow.students.get_many({s.allocation.student_id for s in placed})
+        decided = {
+            i.student_id: i.outcome for i in uow.feedback.interviews(offer_id=offer.offer_id)
+        }
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(ROSTER_COLUMNS)
+    rows = []
+    for stored in placed:
+        student = students[stored.allocation.student_id]
+        interview = ""
+        if offer.requires_interview:
+            interview = decided.get(student.student_id, "pending")
+        rows.append(
+            (
+                offer.offer_id,
+                offer.title,
+                offer.first_day.isoformat(),
+                offer.last_day.isoformat(),
+                student.student_id,
+                student.name or "(name not given; ask the school)",
+                student.school_id,
+                f"through the careers team of school {student.school_id}",
+                interview,
+                stored.status.value,
+            )
+        )
+    for row in sorted(rows, key=lambda r: (r[6], r[5], r[4])):
+        writer.writerow(safe_cell(value) for value in row)
+    return out.getvalue()
+
+
+def decide_interview(
+    context: ApiContext,
+    principal: Principal,
+    record: OfferRecord,
+    student_id: str,
+    body: InterviewDecision,
+) -> Accepted:
+    """Confirm or decline the pre-interview of a student placed in the offer; a decline gives
+    the place up and the worker re-matches the student."""
+    with context.read() as uow:
+        if uow.students.get(student_id) is None:
+            raise not_found(f"student {student_id} is not registered", "student_id")
+        problem = interview_problem(uow, student_id, record)
+    if problem is not None:
+        message, field = problem
+        raise conflict(message, field)
+    event = InterviewDecided(
+        student_id=student_id,
+        offer_id=record.offer.offer_id,
+        outcome=body.outcome,
+        note=body.note,
+        occurred_at=context.now(),
+        source=principal.source,
+    )
+    context.publisher.publish([event])
+    return Accepted(event_id=event.event_id)
+
+
+def host_again(
+    context: ApiContext, principal: Principal, record: OfferRecord, body: HostAgain
+) -> Accepted:
+    """Would the provider host this offer again? Asked once its last session has passed."""
+    now = context.now()
+    problem = host_again_problem(record, now.date())
+    if problem is not None:
+        message, field = problem
+        raise conflict(message, field)
+    event = HostAgainAnswered(
+        offer_id=record.offer.offer_id,
+        would_host_again=body.would_host_again,
+        comment=body.comment,
+        occurred_at=now,
+        source=principal.source,
+    )
+    context.publisher.publish([event])
+    return Accepted(event_id=event.event_id)

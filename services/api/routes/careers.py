@@ -8,11 +8,21 @@ from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
 
 from schemas import Student
-from services.api.auth import Caller, Context, RoundAccess, SchoolAccess
-from services.api.errors import AUTH_RESPONSES, NOT_FOUND, ErrorBody
+from services.api.auth import Caller, Context, OfferId, RoundAccess, SchoolAccess, StudentId
+from services.api.errors import AUTH_RESPONSES, CONFLICT, NOT_FOUND, ErrorBody
 from services.api.handlers import careers
 from services.api.imports import __doc__ as IMPORT_COLUMNS
-from services.api.models import CoverageOut, ImportAccepted, RoundAccepted, RoundRequest
+from services.api.models import (
+    Accepted,
+    AttendanceIn,
+    CoverageOut,
+    ImportAccepted,
+    OverdueFeedback,
+    OverrideIn,
+    OverrideOut,
+    RoundAccepted,
+    RoundRequest,
+)
 from services.persistence import RoundRecord
 
 router = APIRouter(tags=["careers"], responses=AUTH_RESPONSES)
@@ -60,6 +70,66 @@ def allocations_csv(school: SchoolAccess, context: Context) -> Response:
         headers={
             "Content-Disposition": f'attachment; filename="allocations-{school.school_id}.csv"'
         },
+    )
+
+
+@router.post(
+    "/schools/{school_id}/attendance",
+    status_code=202,
+    summary="Record a session of a placement: attended or not, hours, and the debrief",
+    description="A no-show revokes the placement and re-matches the student. A debrief, once "
+    "recorded, stays recorded.",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def record_attendance(school: SchoolAccess, context: Context, body: AttendanceIn) -> Accepted:
+    return careers.record_attendance(context, school.principal, school.school_id, body)
+
+
+@router.get(
+    "/schools/{school_id}/feedback/overdue",
+    summary="Encounters attended more than a week ago with no debrief recorded",
+)
+def overdue_feedback(school: SchoolAccess, context: Context) -> list[OverdueFeedback]:
+    return careers.overdue_feedback(context, school.school_id)
+
+
+@router.get(
+    "/schools/{school_id}/overrides",
+    summary="The school's pinned and forbidden pairs",
+)
+def overrides(school: SchoolAccess, context: Context) -> list[OverrideOut]:
+    return careers.overrides_of(context, school.school_id)
+
+
+@router.put(
+    "/schools/{school_id}/overrides/{student_id}/{offer_id}",
+    status_code=202,
+    summary="Pin or forbid a pair for the next rounds; re-run with POST /rounds",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def set_override(
+    school: SchoolAccess,
+    context: Context,
+    student_id: StudentId,
+    offer_id: OfferId,
+    body: OverrideIn,
+) -> Accepted:
+    return careers.set_override(
+        context, school.principal, school.school_id, student_id, offer_id, body
+    )
+
+
+@router.delete(
+    "/schools/{school_id}/overrides/{student_id}/{offer_id}",
+    status_code=202,
+    summary="Lift the pin or forbid of a pair; re-run with POST /rounds",
+    responses=NOT_FOUND,
+)
+def remove_override(
+    school: SchoolAccess, context: Context, student_id: StudentId, offer_id: OfferId
+) -> Accepted:
+    return careers.remove_override(
+        context, school.principal, school.school_id, student_id, offer_id
     )
 
 

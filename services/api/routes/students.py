@@ -8,7 +8,8 @@ from schemas import PreferenceList
 from services.api.auth import Context, StudentAccess
 from services.api.errors import AUTH_RESPONSES, CONFLICT, NOT_FOUND
 from services.api.handlers import students
-from services.api.models import Accepted, Ranking, StudentAllocation, StudentOffers
+from services.api.models import Accepted, Ranking, Reflection, StudentAllocation, StudentOffers
+from services.persistence import ReflectionRecord
 
 router = APIRouter(tags=["students"], responses={**AUTH_RESPONSES, **NOT_FOUND})
 
@@ -38,7 +39,22 @@ def rank(scope: StudentAccess, context: Context, body: Ranking) -> Accepted:
 
 @router.get(
     "/students/{student_id}/allocations",
-    summary="The student's allocations, revoked ones with the reason",
+    summary="The student's allocations, revoked ones with the reason, each with its explanation",
 )
 def allocations(scope: StudentAccess, context: Context) -> list[StudentAllocation]:
     return students.allocations_for(context, scope.student_id)
+
+
+@router.post(
+    "/students/{student_id}/reflections",
+    status_code=202,
+    summary="Reflect on an encounter the student attended (a later one replaces it)",
+    responses=CONFLICT,
+)
+def reflect(scope: StudentAccess, context: Context, body: Reflection) -> Accepted:
+    return students.reflect(context, scope.principal, scope.student_id, body)
+
+
+@router.get("/students/{student_id}/reflections", summary="The student's reflections")
+def reflections(scope: StudentAccess, context: Context) -> list[ReflectionRecord]:
+    return students.reflections_of(context, scope.student_id)

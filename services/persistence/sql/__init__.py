@@ -7,12 +7,14 @@ from services.persistence.sql.catalogue import (
     SqlPreferenceRepository,
     SqlStudentRepository,
 )
+from services.persistence.sql.feedback import SqlFeedbackRepository
 from services.persistence.sql.messaging import SqlOutbox, SqlProcessedEventRepository
 from services.persistence.sql.rounds import SqlAllocationRepository, SqlRoundRepository
 
 __all__ = [
     "SqlAllocationRepository",
     "SqlAttendanceRepository",
+    "SqlFeedbackRepository",
     "SqlOfferRepository",
     "SqlOutbox",
     "SqlOverrideRepository",

@@ -17,6 +17,7 @@ from services.persistence import Database, migrate
 from services.persistence.orm import ApiTokenRow
 from services.settings import Settings
 from tests.services.api.conftest import (
+    CHEMISTRY,
     CLASSMATE,
     L1,
     OTHER_PROVIDER,
@@ -56,6 +57,15 @@ SCHOOL_CALLS = [
     Call("GET", f"/schools/{SCHOOL}/allocations.csv"),
     Call("POST", "/rounds", {"scope": "school", "school_ids": [SCHOOL]}),
     Call("GET", f"/rounds/{ROUND}"),
+    Call(
+        "POST",
+        f"/schools/{SCHOOL}/attendance",
+        {"student_id": STUDENT, "offer_id": L1, "date": "2027-03-01", "attended": True},
+    ),
+    Call("GET", f"/schools/{SCHOOL}/feedback/overdue"),
+    Call("GET", f"/schools/{SCHOOL}/overrides"),
+    Call("PUT", f"/schools/{SCHOOL}/overrides/{STUDENT}/{CHEMISTRY}", {"kind": "pinned"}),
+    Call("DELETE", f"/schools/{SCHOOL}/overrides/{STUDENT}/{L1}"),
 ]
 PROVIDER_CALLS = [
     Call("POST", "/offers", offer_body()),
@@ -63,12 +73,17 @@ PROVIDER_CALLS = [
     Call("POST", f"/offers/{L1}/withdraw", {"reason": "closed"}),
     Call("GET", f"/providers/{PROVIDER}/offers"),
     Call("GET", f"/providers/{PROVIDER}/allocations"),
+    Call("GET", f"/offers/{L1}/roster.csv"),
+    Call("POST", f"/offers/{L1}/interviews/{STUDENT}", {"outcome": "confirmed"}),
+    Call("POST", f"/offers/{L1}/host-again", {"would_host_again": True}),
 ]
 STUDENT_CALLS = [
     Call("GET", f"/students/{STUDENT}/offers"),
     Call("GET", f"/students/{STUDENT}/preferences"),
     Call("PUT", f"/students/{STUDENT}/preferences", {"ranked": [L1]}),
     Call("GET", f"/students/{STUDENT}/allocations"),
+    Call("POST", f"/students/{STUDENT}/reflections", {"offer_id": L1, "text": "A busy day."}),
+    Call("GET", f"/students/{STUDENT}/reflections"),
 ]
 EVERY_CALL = SCHOOL_CALLS + PROVIDER_CALLS + STUDENT_CALLS
 

@@ -14,9 +14,15 @@ from schemas.events import (
     CoverageUpdated,
     DeadLettered,
     Envelope,
+    HostAgainAnswered,
+    InterviewDecided,
     OfferSubmitted,
     OfferWithdrawn,
+    OverrideRemoved,
+    PairForbidden,
+    PairPinned,
     PreferencesRanked,
+    ReflectionSubmitted,
     RiskCleared,
     RiskFlagged,
     RoundCompleted,
@@ -86,6 +92,12 @@ def one_of_each() -> list[Envelope]:
             original='{"bad": 1}',
             original_base64="eyJiYWQiOiAxfQ==",
         ),
+        PairPinned(student_id="s9", offer_id="o1"),
+        PairForbidden(student_id="s10", offer_id="o2"),
+        OverrideRemoved(student_id="s11", offer_id="o1"),
+        InterviewDecided(student_id="s12", offer_id="o1", outcome="declined", note="no show"),
+        ReflectionSubmitted(student_id="s13", offer_id="o1", text="I learnt to take a history."),
+        HostAgainAnswered(offer_id="o5", would_host_again=True, comment="keen students"),
     ]
 
 
@@ -106,6 +118,12 @@ KEYS = [
     ("allocations", "s7"),
     ("coverage", "sch2"),
     ("dead-letter", "s8"),
+    ("preferences", "s9"),
+    ("preferences", "s10"),
+    ("preferences", "s11"),
+    ("attendance", "s12"),
+    ("attendance", "s13"),
+    ("offers", "o5"),
 ]
 
 

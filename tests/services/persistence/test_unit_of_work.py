@@ -43,7 +43,7 @@ def _counts(uow_factory: UnitOfWorkFactory) -> tuple[int, int]:
 def test_the_fake_unit_of_work_implements_every_abstract_repository() -> None:
     fake = MemoryUnitOfWork()
     repositories = typing.get_type_hints(AbstractUnitOfWork)
-    assert len(repositories) == 10
+    assert len(repositories) == 11
     for name, interface in repositories.items():
         assert isinstance(getattr(fake, name), interface), name
     assert issubclass(SqlAlchemyUnitOfWork, AbstractUnitOfWork)

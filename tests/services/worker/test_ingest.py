@@ -12,13 +12,20 @@ import json
 
 import pytest
 
-from schemas import Insurance, OfferKind, Prerequisites, RiskCode
+from schemas import Insurance, OfferKind, Prerequisites, RiskCode, StudentOffer
 from schemas.entities import Offer, PreferenceList
 from schemas.events import (
     AttendanceRecorded,
+    Envelope,
+    HostAgainAnswered,
+    InterviewDecided,
     OfferSubmitted,
     OfferWithdrawn,
+    OverrideRemoved,
+    PairForbidden,
+    PairPinned,
     PreferencesRanked,
+    ReflectionSubmitted,
     StudentRegistered,
 )
 from schemas.result import Allocation
@@ -769,3 +776,308 @@ def test_a_second_no_show_of_a_revoked_allocation_requests_no_second_rematch(
     assert queued(uow_factory) == []
     with uow_factory() as uow:
         assert len(uow.attendance.find(student_id="s1")) == 2
+
+
+# -- pins and forbidden pairs ----------------------------------------------------------------
+
+
+def _pairs(uow_factory: UnitOfWorkFactory) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    with uow_factory() as uow:
+        return (
+            [(p.student_id, p.offer_id) for p in uow.overrides.pinned()],
+            [(p.student_id, p.offer_id) for p in uow.overrides.forbidden()],
+        )
+
+
+def test_a_pin_and_a_forbid_are_stored_and_a_removal_lifts_the_pin(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    seed(uow_factory, [f.student("s1")], [f.offer("o1"), f.offer("o2")])
+    batch = [
+        message(PairPinned(student_id="s1", offer_id="o1"), 0),
+        message(PairForbidden(student_id="s1", offer_id="o2"), 1),
+    ]
+
+    outcome = ingest(uow_factory, batch, clock)
+
+    assert counts(outcome) == (2, 0, 0, 0)
+    assert _pairs(uow_factory) == ([("s1", "o1")], [("s1", "o2")])
+    removal = ingest(
+        uow_factory, [message(OverrideRemoved(student_id="s1", offer_id="o1"), 2)], clock
+    )
+    assert counts(removal) == (1, 0, 0, 0)
+    assert _pairs(uow_factory) == ([], [("s1", "o2")])
+    assert queued(uow_factory) == []
+
+
+def test_forbidding_a_pinned_pair_replaces_the_pin(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    seed(uow_factory, [f.student("s1")], [f.offer("o1")])
+    batch = [
+        message(PairPinned(student_id="s1", offer_id="o1"), 0),
+        message(PairForbidden(student_id="s1", offer_id="o1"), 1),
+    ]
+
+    assert counts(ingest(uow_factory, batch, clock)) == (2, 0, 0, 0)
+    assert _pairs(uow_factory) == ([], [("s1", "o1")])
+
+
+def test_a_duplicate_pin_changes_nothing(uow_factory: UnitOfWorkFactory, clock: Ticker) -> None:
+    seed(uow_factory, [f.student("s1")], [f.offer("o1")])
+    pin = PairPinned(event_id="pin1", student_id="s1", offer_id="o1")
+    ingest(uow_factory, [message(pin)], clock)
+    ingest(uow_factory, [message(OverrideRemoved(student_id="s1", offer_id="o1"), 1)], clock)
+
+    again = ingest(uow_factory, [message(pin, 2)], clock)
+
+    assert counts(again) == (0, 1, 0, 0)
+    assert _pairs(uow_factory) == ([], [])
+
+
+def test_a_pin_of_a_student_not_registered_yet_comes_back_to_be_retried(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    seed(uow_factory, [], [f.offer("o1")])
+    pin = message(PairPinned(student_id="s9", offer_id="o1"))
+
+    outcome = ingest(uow_factory, [pin], clock)
+
+    assert counts(outcome) == (0, 0, 0, 1) and outcome.retry == [pin]
+    assert _pairs(uow_factory) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "reason"),
+    [
+        pytest.param(
+            PairPinned(event_id="x1", student_id="s1", offer_id="o-physics"),
+            "offer_id",
+            "student s1 cannot take offer o-physics: missing subject physics for offer o-physics",
+            id="pin-an-ineligible-pair",
+        ),
+        pytest.param(
+            PairPinned(event_id="x1", student_id="s1", offer_id="o-gone"),
+            "offer_id",
+            "offer o-gone was withdrawn and cannot be pinned",
+            id="pin-a-withdrawn-offer",
+        ),
+        pytest.param(
+            PairPinned(event_id="x1", student_id="s1", offer_id="o2"),
+            "offer_id",
+            "student s1 is pinned to offer o1 already, of the same level group (b8_l1); a "
+            "student takes one per group",
+            id="pin-a-second-offer-of-one-group",
+        ),
+        pytest.param(
+            PairPinned(event_id="x1", student_id="s2", offer_id="o1"),
+            "offer_id",
+            "offer o1 has 1 place(s), all pinned to other students",
+            id="pin-more-students-than-places",
+        ),
+        pytest.param(
+            OverrideRemoved(event_id="x1", student_id="s1", offer_id="o2"),
+            "offer_id",
+            "student s1 has no pin or forbid on offer o2",
+            id="remove-what-is-not-there",
+        ),
+    ],
+)
+def test_an_override_that_would_break_the_next_round_is_rejected(
+    uow_factory: UnitOfWorkFactory, clock: Ticker, event: Envelope, field: str, reason: str
+) -> None:
+    offers = [
+        f.offer("o1"),
+        f.offer("o2"),
+        f.offer("o-physics", prerequisites=PHYSICS),
+        f.offer("o-gone"),
+    ]
+    seed(uow_factory, [f.student("s1"), f.student("s2")], offers)
+    with uow_factory() as uow:
+        uow.offers.withdraw("o-gone")
+        uow.overrides.pin(StudentOffer(student_id="s1", offer_id="o1"))
+        uow.commit()
+
+    outcome = ingest(uow_factory, [message(event)], clock)
+
+    assert counts(outcome) == (0, 0, 1, 0)
+    assert rejection(uow_factory) == (field, reason, "x1")
+    assert _pairs(uow_factory) == ([("s1", "o1")], [])
+
+
+# -- pre-interviews ----------------------------------------------------------------------------
+
+
+def _interviewing(uow_factory: UnitOfWorkFactory) -> None:
+    seed(uow_factory, [f.student("s1")], [f.offer("o1", requires_interview=True), f.offer("o2")])
+    place(uow_factory, ("s1", "o1"), ("s1", "o2"))
+
+
+def test_a_confirmed_pre_interview_is_stored_and_keeps_the_place(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    _interviewing(uow_factory)
+    decision = InterviewDecided(student_id="s1", offer_id="o1", outcome="confirmed", note="ok")
+
+    outcome = ingest(uow_factory, [message(decision)], clock)
+
+    assert (counts(outcome), outcome.rematches) == ((1, 0, 0, 0), [])
+    assert statuses(uow_factory) == {("r1", "s1", "o1"): ACTIVE, ("r1", "s1", "o2"): ACTIVE}
+    assert queued(uow_factory) == []
+    with uow_factory() as uow:
+        [stored] = uow.feedback.interviews(offer_id="o1")
+    assert (stored.student_id, stored.outcome, stored.note) == ("s1", "confirmed", "ok")
+    assert stored.decided_at == decision.occurred_at
+
+
+def test_a_declined_pre_interview_revokes_the_place_and_requests_a_rematch(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    _interviewing(uow_factory)
+    decision = InterviewDecided(event_id="i1", student_id="s1", offer_id="o1", outcome="declined")
+
+    outcome = ingest(uow_factory, [message(decision)], clock)
+
+    assert (counts(outcome), outcome.rematches) == ((1, 0, 0, 0), [rematch_id("i1")])
+    assert statuses(uow_factory) == {("r1", "s1", "o1"): REVOKED, ("r1", "s1", "o2"): ACTIVE}
+    reason = "the provider of offer o1 declined student s1 after the pre-interview"
+    assert [(t, k, p["type"], p["reason"]) for t, k, p in queued(uow_factory)] == [
+        ("allocations", "s1", "allocation_revoked", reason),
+        ("rounds", rematch_id("i1"), "round_requested", reason),
+    ]
+    with uow_factory() as uow:
+        assert [i.outcome for i in uow.feedback.interviews(student_id="s1")] == ["declined"]
+
+
+def test_a_duplicate_pre_interview_decision_changes_nothing(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    _interviewing(uow_factory)
+    decision = InterviewDecided(event_id="i1", student_id="s1", offer_id="o1", outcome="declined")
+    ingest(uow_factory, [message(decision)], clock)
+    drain(uow_factory)
+
+    again = ingest(uow_factory, [message(decision, 1)], clock)
+
+    assert (counts(again), again.rematches) == ((0, 1, 0, 0), [])
+    assert queued(uow_factory) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "reason"),
+    [
+        pytest.param(
+            InterviewDecided(event_id="x1", student_id="s1", offer_id="o2", outcome="confirmed"),
+            "offer_id",
+            "offer o2 has no pre-interview",
+            id="an-offer-without-interview",
+        ),
+        pytest.param(
+            InterviewDecided(event_id="x1", student_id="s2", offer_id="o1", outcome="declined"),
+            "student_id",
+            "student s2 holds no place in offer o1 to interview for",
+            id="a-student-not-placed",
+        ),
+    ],
+)
+def test_a_pre_interview_decision_about_no_place_is_rejected(
+    uow_factory: UnitOfWorkFactory,
+    clock: Ticker,
+    event: InterviewDecided,
+    field: str,
+    reason: str,
+) -> None:
+    _interviewing(uow_factory)
+    seed(uow_factory, [f.student("s2")])
+
+    outcome = ingest(uow_factory, [message(event)], clock)
+
+    assert counts(outcome) == (0, 0, 1, 0)
+    assert rejection(uow_factory) == (field, reason, "x1")
+    with uow_factory() as uow:
+        assert uow.feedback.interviews() == []
+
+
+# -- reflections -------------------------------------------------------------------------------
+
+
+def test_a_reflection_after_the_attendance_in_the_same_batch_is_stored(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    seed(uow_factory, [f.student("s1")], [f.offer("o1")])
+    place(uow_factory, ("s1", "o1"))
+    came = AttendanceRecorded(student_id="s1", offer_id="o1", date=DAY, attended=True, hours=3)
+    reflection = ReflectionSubmitted(student_id="s1", offer_id="o1", text="Loud, busy, good.")
+
+    outcome = ingest(uow_factory, [message(came, 0), message(reflection, 1)], clock)
+
+    assert counts(outcome) == (2, 0, 0, 0)
+    with uow_factory() as uow:
+        [stored] = uow.feedback.reflections(student_id="s1")
+    assert (stored.offer_id, stored.text) == ("o1", "Loud, busy, good.")
+    again = ingest(uow_factory, [message(reflection, 2)], clock)
+    assert counts(again) == (0, 1, 0, 0)
+
+
+def test_a_reflection_without_an_attended_session_is_rejected(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    seed(uow_factory, [f.student("s1")], [f.offer("o1")])
+    place(uow_factory, ("s1", "o1"))
+    reflection = ReflectionSubmitted(event_id="x1", student_id="s1", offer_id="o1", text="Hm.")
+
+    outcome = ingest(uow_factory, [message(reflection)], clock)
+
+    assert counts(outcome) == (0, 0, 1, 0)
+    reason = "student s1 has no attended session of offer o1 on record; reflect after the encounter"
+    assert rejection(uow_factory) == ("offer_id", reason, "x1")
+    with uow_factory() as uow:
+        assert uow.feedback.reflections() == []
+
+
+# -- hosting again -----------------------------------------------------------------------------
+
+
+def test_a_host_again_answer_after_the_offer_is_stored_and_a_later_one_replaces_it(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    seed(uow_factory, [], [f.offer("o1")])
+    after = dt.datetime(2027, 3, 2, 9, 0, tzinfo=dt.UTC)
+    first = HostAgainAnswered(offer_id="o1", would_host_again=True, occurred_at=after)
+    second = HostAgainAnswered(
+        offer_id="o1",
+        would_host_again=False,
+        comment="short of staff",
+        occurred_at=after + dt.timedelta(days=1),
+    )
+
+    outcome = ingest(uow_factory, [message(first, 0), message(second, 1)], clock)
+
+    assert counts(outcome) == (2, 0, 0, 0)
+    with uow_factory() as uow:
+        stored = uow.feedback.host_again("o1")
+    assert stored is not None
+    assert (stored.would_host_again, stored.comment) == (False, "short of staff")
+    assert counts(ingest(uow_factory, [message(first, 2)], clock)) == (0, 1, 0, 0)
+
+
+def test_a_host_again_answer_before_the_offer_took_place_is_rejected(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    seed(uow_factory, [], [f.offer("o1")])
+    early = HostAgainAnswered(
+        event_id="x1",
+        offer_id="o1",
+        would_host_again=True,
+        occurred_at=dt.datetime(2027, 2, 1, tzinfo=dt.UTC),
+    )
+
+    outcome = ingest(uow_factory, [message(early)], clock)
+
+    assert counts(outcome) == (0, 0, 1, 0)
+    reason = (
+        "offer o1 runs until 2027-03-01; say whether you would host again after its last session"
+    )
+    assert rejection(uow_factory) == ("offer_id", reason, "x1")
+    with uow_factory() as uow:
+        assert uow.feedback.host_again("o1") is None
