@@ -11,7 +11,10 @@ DEMO_STUDENT ?= stu-000042
 venv: $(STAMP)
 
 # Re-installs only when pyproject.toml changes; an existing .venv is reused, never recreated.
+# The browser tests drive Debian's chromium (never a browser Playwright would download).
 $(STAMP): pyproject.toml
+	command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # How often consumed offsets are committed; a crash replays at most this much, and the
     # replay has no effect (consumers are idempotent).
     worker_commit_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # Where `placement up` and `placement api` serve the HTTP API and dashboard (127.0.0.1);
+    # 0 for any free port.
+    api_port: Annotated[int, Field(ge=0, le=65535)] = 0
 
     @property
     def embedded_broker(self) -> bool:

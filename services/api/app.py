@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from services.api import errors
 from services.api.context import ApiContext
 from services.api.publisher import Publisher
-from services.api.routes import careers, employers, students
+from services.api.routes import careers, dashboard, employers, students
 from services.persistence import Database
 from services.settings import Settings
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings, db: Database, publisher: Publisher) -> FastAP
     app.include_router(careers.router)
     app.include_router(employers.router)
     app.include_router(students.router)
+    app.include_router(dashboard.router)
 
     @app.get("/health", tags=["service"], summary="The API is up")
     def health() -> dict[str, str]:

@@ -9,7 +9,8 @@
     placement coverage [--school ID ...]
 
 `up` is the embedded default: a local broker (unless KAFKA_BOOTSTRAP_SERVERS names one), the
-migrations (SQLite unless DATABASE_URL says otherwise) and a worker, until Ctrl-C. `worker` is
+migrations (SQLite unless DATABASE_URL says otherwise), a worker, and the HTTP API with its
+dashboard on 127.0.0.1 (API_PORT, or any free port), until Ctrl-C. `worker` is
 the production form: it needs a Kafka cluster and a migrated database (`placement migrate`), and
 any number of them share the partitions.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import signal
 import time
 import uuid
@@ -109,8 +111,9 @@ def _up(args: argparse.Namespace, console: Console) -> int:
         console.print(f"Database: {_safe_url(settings.database_url)} (migrating)")
         db = _migrated(settings)
         stack.callback(db.dispose)
+        dashboard = stack.enter_context(_api(settings, db, console))
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(settings, db, console, args))
+            asyncio.run(_serve(settings, db, console, args, dashboard))
     console.print("Stopped: worker, broker and database closed.")
     return EXIT_OK
 
@@ -135,7 +138,11 @@ def _worker(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _serve(
-    settings: Settings, db: Database, console: Console, args: argparse.Namespace | None
+    settings: Settings,
+    db: Database,
+    console: Console,
+    args: argparse.Namespace | None,
+    dashboard: str | None = None,
 ) -> None:
     """Run the worker (and the demo) until Ctrl-C, SIGTERM or SIGHUP, then stop in order."""
     from services.worker.runner import running_worker  # faust is slow to import
@@ -164,6 +171,8 @@ async def _serve(
                     return
                 stopping.cancel()
                 demo.result()  # its error, if it failed
+                if dashboard is not None:
+                    _demo_sign_in(db, console, dashboard)
                 if args.once:
                     return
             console.print("Press Ctrl-C to stop.")
@@ -174,6 +183,51 @@ async def _serve(
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
+
+
+@contextlib.contextmanager
+def _api(settings: Settings, db: Database, console: Console) -> Iterator[str]:
+    """The HTTP API and its dashboard on 127.0.0.1, in a thread beside the worker; yields the
+    dashboard's URL."""
+    from services.api import BrokerPublisher, create_app
+    from services.api.dashboard.serve import BackgroundApi
+
+    port = settings.api_port
+    app = create_app(settings, db, BrokerPublisher(settings))
+    try:
+        server = BackgroundApi(app, port=port)
+    except OSError as error:
+        raise InputError(f"API_PORT {port}: {error.strerror}") from None
+    with server:
+        console.print(
+            f"API on {server.url} (OpenAPI at {server.url}/docs); "
+            f"dashboard: {server.url}/dashboard/ (sign in with a token from "
+            "`placement token create`)",
+            soft_wrap=True,
+        )
+        yield f"{server.url}/dashboard/"
+
+
+def _demo_sign_in(db: Database, console: Console, dashboard: str) -> None:
+    """A careers token for the first demo school, as a link that signs straight in (the token
+    rides in the URL fragment, which the browser never sends to a server)."""
+    from services.api.tokens import create_token
+
+    with db.unit_of_work(snapshot=True) as uow:
+        schools = sorted({s.school_id for s in uow.students.find()})
+    if not schools:
+        return
+    _, token = create_token(
+        db, "careers", schools[0], expires_in=dt.timedelta(days=1), label="placement up --demo"
+    )
+    # soft_wrap: a token or link broken over two lines cannot be copied
+    console.print(f"Careers token for {schools[0]} (valid one day): {token}", soft_wrap=True)
+    console.print(f"Open the dashboard signed in: {dashboard}login#token={token}", soft_wrap=True)
+    if len(schools) > 1:
+        console.print(
+            f"Other schools ({', '.join(schools[1:])}): placement token create --role careers "
+            "--tenant SCHOOL_ID"
+        )
 
 
 @contextlib.contextmanager
