@@ -72,6 +72,14 @@ class Session(Frozen):
     start: dt.time
     end: dt.time
 
+    @field_validator("start", "end")
+    @classmethod
+    def _local_time(cls, value: dt.time) -> dt.time:
+        # Sessions are Hong Kong wall-clock times; an offset would make them incomparable.
+        if value.tzinfo is not None:
+            raise ValueError("give the local time without a UTC offset, e.g. 09:30")
+        return value
+
     @model_validator(mode="after")
     def _check_hours(self) -> Self:
         if self.end <= self.start:
