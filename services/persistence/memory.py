@@ -267,6 +267,7 @@ class MemoryAllocationRepository(MemoryRepository, repo.AllocationRepository):
         statuses: Collection[AllocationStatus] | None = None,
         school_ids: repo.SchoolIds = None,
         student_ids: Collection[str] | None = None,
+        offer_ids: Collection[str] | None = None,
     ) -> list[StoredAllocation]:
         wanted = (round_id, student_id, offer_id)
         return [
@@ -276,6 +277,7 @@ class MemoryAllocationRepository(MemoryRepository, repo.AllocationRepository):
             and (statuses is None or a.status in statuses)
             and (school_ids is None or self.state.school_of(key[1]) in school_ids)
             and (student_ids is None or key[1] in student_ids)
+            and (offer_ids is None or key[2] in offer_ids)
         ]
 
     def set_status(

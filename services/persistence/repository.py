@@ -180,6 +180,7 @@ class AllocationRepository(abc.ABC):
         statuses: Collection[AllocationStatus] | None = None,
         school_ids: SchoolIds = None,
         student_ids: Collection[str] | None = None,
+        offer_ids: Collection[str] | None = None,
     ) -> list[StoredAllocation]:
         """Allocations matching every given filter (`school_ids`: of students of these schools),
         by round, student, offer."""

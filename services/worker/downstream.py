@@ -232,20 +232,22 @@ def coverage_rows(
     uow: AbstractUnitOfWork, schools: Collection[str] | None, today: dt.date
 ) -> list[CoverageRow]:
     """Coverage of these schools (None: all) from the system of record, as of `today`."""
-    kinds = {r.offer.offer_id: r.offer.kind for r in uow.offers.records()}
     placements = [
         Placement(student_id=a.allocation.student_id, kind=a.allocation.kind)
         for a in uow.allocations.find(statuses=IN_FORCE, school_ids=schools)
     ]
+    attended = uow.attendance.find(school_ids=schools, attended=True)
+    # Only the offers attended are read (registrations arrive in batches of thousands).
+    offers = uow.offers.get_records({row.offer_id for row in attended}) if attended else {}
     placements += [
         Placement(
             student_id=row.student_id,
-            kind=kinds[row.offer_id],
+            kind=offers[row.offer_id].offer.kind,
             attended=True,
             debriefed=row.debriefed,
             date=row.date,
         )
-        for row in uow.attendance.find(school_ids=schools, attended=True)
+        for row in attended
     ]
     rules = latest_rules(uow)
     return coverage(

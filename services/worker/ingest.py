@@ -232,6 +232,22 @@ class _Handler:
                 offer_ids.add(event.offer_id)
         self.known_students = uow.students.get_many(student_ids) if student_ids else {}
         self.known_offers = uow.offers.get_records(offer_ids) if offer_ids else {}
+        # Submissions and withdrawals: the offers as stored, and which of them have placements
+        # (only those need a risk re-check or a revocation), read once for the whole batch.
+        catalogue = {
+            e.offer.offer_id if isinstance(e, OfferSubmitted) else e.offer_id
+            for e in events
+            if isinstance(e, OfferSubmitted | OfferWithdrawn)
+        }
+        self.catalogue = uow.offers.get_records(catalogue) if catalogue else {}
+        self.placed_in = (
+            {
+                a.allocation.offer_id
+                for a in uow.allocations.find(offer_ids=catalogue, statuses=IN_FORCE)
+            }
+            if catalogue
+            else set()
+        )
 
     # -- checks: raise Rejected, write nothing ------------------------------------------------
 
@@ -257,7 +273,7 @@ class _Handler:
                 self._check_host_again(event)
 
     def _check_submission(self, event: OfferSubmitted) -> None:
-        record = self.uow.offers.get_record(event.offer.offer_id)
+        record = self.catalogue.get(event.offer.offer_id)
         if record is not None and record.withdrawn_at is not None:
             raise Rejected(
                 f"offer {event.offer.offer_id} was withdrawn on {_day(record.withdrawn_at)}; "
@@ -266,7 +282,7 @@ class _Handler:
             )
 
     def _check_withdrawal(self, event: OfferWithdrawn) -> None:
-        record = self.uow.offers.get_record(event.offer_id)
+        record = self.catalogue.get(event.offer_id)
         if record is None:
             raise Rejected(f"offer {event.offer_id} is unknown: nothing to withdraw", "offer_id")
         if record.withdrawn_at is not None:
@@ -387,11 +403,15 @@ class _Handler:
             case StudentRegistered():
                 self.students.append(event.student)
             case OfferSubmitted():
+                offer_id = event.offer.offer_id
                 self.uow.offers.add(event.offer, event.preference_deadline)
-                in_force = self.uow.allocations.find(
-                    offer_id=event.offer.offer_id, statuses=IN_FORCE
+                self.catalogue[offer_id] = OfferRecord(
+                    offer=event.offer, preference_deadline=event.preference_deadline
                 )
-                recheck(self.uow, in_force)
+                if offer_id in self.placed_in:
+                    recheck(
+                        self.uow, self.uow.allocations.find(offer_id=offer_id, statuses=IN_FORCE)
+                    )
             case OfferWithdrawn():
                 self._withdraw(event)
             case PreferencesRanked():
@@ -422,6 +442,11 @@ class _Handler:
 
     def _withdraw(self, event: OfferWithdrawn) -> None:
         self.uow.offers.withdraw(event.offer_id, event.reason)
+        withdrawn = self.uow.offers.get_record(event.offer_id)
+        if withdrawn is not None:  # a later event of this batch must see the withdrawal
+            self.catalogue[event.offer_id] = withdrawn
+        if event.offer_id not in self.placed_in:
+            return  # nobody placed: nothing to revoke or re-match
         detail = f"offer {event.offer_id} was withdrawn" + (
             f": {event.reason}" if event.reason else ""
         )

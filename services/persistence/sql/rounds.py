@@ -131,6 +131,7 @@ class SqlAllocationRepository(SqlRepository, repo.AllocationRepository):
         statuses: Collection[AllocationStatus] | None = None,
         school_ids: repo.SchoolIds = None,
         student_ids: Collection[str] | None = None,
+        offer_ids: Collection[str] | None = None,
     ) -> list[StoredAllocation]:
         query = in_schools(select(AllocationRow), AllocationRow.student_id, school_ids).where(
             equals_or_any(AllocationRow.round_id, round_id),
@@ -141,6 +142,8 @@ class SqlAllocationRepository(SqlRepository, repo.AllocationRepository):
             query = query.where(AllocationRow.status.in_(sorted(s.value for s in statuses)))
         if student_ids is not None:  # callers pass batches, well under SQLite's parameter limit
             query = query.where(AllocationRow.student_id.in_(sorted(set(student_ids))))
+        if offer_ids is not None:
+            query = query.where(AllocationRow.offer_id.in_(sorted(set(offer_ids))))
         query = query.order_by(
             AllocationRow.round_id, AllocationRow.student_id, AllocationRow.offer_id
         )
