@@ -153,12 +153,19 @@ EXPORT_COLUMNS = (
 )
 
 
-def allocations_csv(context: ApiContext, school_id: str) -> str:
-    """The school's allocations in force (active, or held on a risk), one row each."""
+def allocations_csv(context: ApiContext, school_id: str, provider_id: str | None = None) -> str:
+    """The school's allocations in force (active, or held on a risk), one row each; with
+    `provider_id`, only that employer's: the school's roster for it."""
     with context.read() as uow:
         allocations = uow.allocations.find(statuses=IN_FORCE, school_ids=[school_id])
-        students = uow.students.get_many({a.allocation.student_id for a in allocations})
         offers = uow.offers.get_records({a.allocation.offer_id for a in allocations})
+        if provider_id is not None:
+            allocations = [
+                a
+                for a in allocations
+                if offers[a.allocation.offer_id].offer.provider_id == provider_id
+            ]
+        students = uow.students.get_many({a.allocation.student_id for a in allocations})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
 from schemas import Student
@@ -63,13 +63,18 @@ def coverage(school: SchoolAccess, context: Context) -> list[CoverageOut]:
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "one row per allocation"}},
 )
-def allocations_csv(school: SchoolAccess, context: Context) -> Response:
+def allocations_csv(
+    school: SchoolAccess,
+    context: Context,
+    provider_id: Annotated[
+        str | None, Query(description="only this employer's placements: its roster")
+    ] = None,
+) -> Response:
+    name = f"allocations-{school.school_id}" + (f"-{provider_id}" if provider_id else "")
     return Response(
-        careers.allocations_csv(context, school.school_id),
+        careers.allocations_csv(context, school.school_id, provider_id),
         media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="allocations-{school.school_id}.csv"'
-        },
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 
 

@@ -15,8 +15,10 @@ from schemas.events import RoundRequested, StudentRegistered
 from services.persistence import Database
 from tests.services.api.conftest import (
     CLASSMATE,
+    OTHER_PROVIDER,
     OTHER_SCHOOL,
     OTHER_STUDENT,
+    PROVIDER,
     ROUND,
     SCHOOL,
     STUDENT,
@@ -241,3 +243,24 @@ def test_the_export_lists_the_schools_allocations_in_force_as_csv(
     assert rows[0]["student_name"] == "Chan Tai Man" and rows[1]["rank"] == "1"
     assert rows[2]["student_name"] == "'=HYPERLINK(1)"  # never a formula in a spreadsheet
     assert all(r["status"] == "active" and r["round_id"] == ROUND for r in rows)
+
+
+def test_the_roster_for_one_employer_lists_only_the_schools_students_placed_with_it(
+    world: Database, client: TestClient, tokens: Tokens
+) -> None:
+    def roster(provider: str) -> list[dict[str, str]]:
+        response = client.get(
+            f"/schools/{SCHOOL}/allocations.csv",
+            params={"provider_id": provider},
+            headers=tokens.careers(),
+        )
+        assert response.status_code == 200
+        assert f"allocations-{SCHOOL}-{provider}.csv" in response.headers["content-disposition"]
+        return list(csv.DictReader(io.StringIO(response.text)))
+
+    assert [(r["student_id"], r["offer_id"]) for r in roster(PROVIDER)] == [
+        (STUDENT, "o-l1"),
+        (STUDENT, "o-l2"),
+        (CLASSMATE, "o-l2"),
+    ]
+    assert roster(OTHER_PROVIDER) == []
