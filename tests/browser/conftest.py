@@ -39,7 +39,9 @@ PROVIDER, OTHER_PROVIDER = "p-harbour", "p-kowloon"
 DEADLINE = dt.datetime(2027, 2, 15, 16, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread until it stops, and the other packages' tests call asyncio.run.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: `make venv` installs Debian's chromium")
@@ -58,7 +60,7 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def broker() -> Iterator[EmbeddedBroker]:
     embedded = EmbeddedBroker()
     embedded.start()
