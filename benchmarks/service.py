@@ -737,17 +737,20 @@ PROFILE_NOTES = [
     "the round assessed them with `assess` before committing), and coverage recomputes per "
     "batch, in the relay's process and against the same database.",
     "",
-    "Suggestions (in services/ and matching/, not changed here): batch OfferSubmitted like "
-    "StudentRegistered (one `get_records`, one multi-row upsert, one "
-    "`allocations.find(offer_ids=...)` and one `recheck` per batch); keep offer eligibility "
-    "data cached in the worker between preference batches (offers change only through the "
-    "offers topic); an `Outbox.add_many` with one Core `insert(OutboxRow)` and the payload kept "
-    "as the serialised JSON (no ORM objects, no autoflush); a relay reading `(id, topic, key, "
-    "payload)` with Core in batches of a few thousand, sending batch N+1 while batch N's "
-    "acknowledgements come back, or a faster producer than kafka-python; one `risks.find` per "
-    "batch instead of per allocation; coverage coalesced over a second or two and reading only "
-    "the touched schools' offers; downstream agents in a separate worker process from rounds "
-    "and the relay; and the engine's certificate on eligible-only lists.",
+    "Done since that profile (commits `c8642f3`, `53d5e27`; the table above is measured after "
+    "them): the outbox takes a round's events in one Core insert and the relay reads the stored "
+    "JSON text, 2,000 rows a pass; the risk and coverage agents follow one RoundCompleted per "
+    "round instead of every AllocationMade (one query re-checks a round); a batch of offer events "
+    "reads its offers and their placements once; coverage reads only the offers attended. "
+    "10,000 students on PostgreSQL went from 680 to about 1,000 events/s and from 43 s to 21 s "
+    "a round.",
+    "",
+    "Still to do: keep offer eligibility data cached in the worker between preference batches "
+    "(offers change only through the offers topic); one multi-row upsert per batch of offers; "
+    "send relay batch N+1 while batch N's acknowledgements come back, or a faster producer than "
+    "kafka-python; downstream agents in a separate worker process from rounds and the relay; "
+    "and, above all, the engine's certificate on eligible-only lists: its 8 s solve alone is "
+    "over the 5 s round target.",
 ]
 
 

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
@@ -48,10 +49,11 @@ WORKER = "from services.cli.main import main; raise SystemExit(main(['worker']))
 class WorkerProcess:
     """`placement worker` in a child process, with the test's settings in its environment."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database, scratch: Path) -> None:
         url = database.engine.url.render_as_string(hide_password=False)
         self.env = {
             **os.environ,
+            "TMPDIR": str(scratch),  # a killed worker cannot remove its data directory
             "DATABASE_URL": url,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "TOPIC_PREFIX": settings.topic_prefix,
@@ -91,8 +93,10 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker_process(worker_settings: Settings, database: Database) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(worker_settings, database)
+def worker_process(
+    worker_settings: Settings, database: Database, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(worker_settings, database, tmp_path)
     yield process
     process.stop()
 
