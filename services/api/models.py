@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
+from matching.coverage import CoverageRow
 from schemas import Form, Offer, OfferKind, RoundRules, Session
 from schemas.common import District, Frozen, Id, Period, Sector
 from services.persistence import AllocationStatus
@@ -92,6 +93,22 @@ class CoverageOut(BaseModel):
     below_target: bool
     fe_visits: int
     fe_interactions: int
+
+    @classmethod
+    def from_row(cls, row: CoverageRow) -> CoverageOut:
+        return cls(
+            school_id=row.school_id,
+            form=row.form,
+            students=row.students,
+            b8_projected=row.b8_projected,
+            b8_achieved=row.b8_achieved,
+            projected_pct=round(row.projected_pct, 2),
+            achieved_pct=round(row.achieved_pct, 2),
+            target_pct=row.target_pct,
+            below_target=row.below_target,
+            fe_visits=row.fe_visits,
+            fe_interactions=row.fe_interactions,
+        )
 
 
 # -- employers ---------------------------------------------------------------------------------

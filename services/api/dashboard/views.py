@@ -140,22 +140,7 @@ def coverage_view(uow: AbstractUnitOfWork, school_id: str, today: dt.date) -> Co
     projected = sum(r.b8_projected for r in rows)
     achieved = sum(r.b8_achieved for r in rows)
     target = rows[0].target_pct if rows else latest_rules(uow).target_for(school_id)
-    forms = [
-        CoverageOut(
-            school_id=r.school_id,
-            form=r.form,
-            students=r.students,
-            b8_projected=r.b8_projected,
-            b8_achieved=r.b8_achieved,
-            projected_pct=round(r.projected_pct, 2),
-            achieved_pct=round(r.achieved_pct, 2),
-            target_pct=r.target_pct,
-            below_target=r.below_target,
-            fe_visits=r.fe_visits,
-            fe_interactions=r.fe_interactions,
-        )
-        for r in rows
-    ]
+    forms = [CoverageOut.from_row(r) for r in rows]
     return CoverageView(
         school_id=school_id,
         target_pct=target,

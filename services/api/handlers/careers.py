@@ -92,22 +92,7 @@ def students_of(context: ApiContext, school_id: str) -> list[Student]:
 def coverage_of(context: ApiContext, school_id: str) -> list[CoverageOut]:
     with context.read() as uow:
         rows = coverage_rows(uow, [school_id], context.now().date())
-    return [
-        CoverageOut(
-            school_id=row.school_id,
-            form=row.form,
-            students=row.students,
-            b8_projected=row.b8_projected,
-            b8_achieved=row.b8_achieved,
-            projected_pct=round(row.projected_pct, 2),
-            achieved_pct=round(row.achieved_pct, 2),
-            target_pct=row.target_pct,
-            below_target=row.below_target,
-            fe_visits=row.fe_visits,
-            fe_interactions=row.fe_interactions,
-        )
-        for row in rows
-    ]
+    return [CoverageOut.from_row(row) for row in rows]
 
 
 def request_round(
