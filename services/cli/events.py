@@ -12,13 +12,9 @@ the broker named by KAFKA_BOOTSTRAP_SERVERS; unset, it says how to start the emb
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -34,7 +30,12 @@ from services.broker import (
     tail,
     topic_named,
 )
-from services.cli.loading import InputError, describe_validation_error
+from services.cli.loading import (
+    InputError,
+    describe_validation_error,
+    settings_from_env,
+    terminate_as_interrupt,
+)
 from services.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Console], int]
@@ -100,7 +101,7 @@ def read_events(path: Path) -> list[Envelope]:
 
 def _publish(args: argparse.Namespace, console: Console) -> int:
     events = read_events(args.file)
-    settings = _settings()
+    settings = settings_from_env()
     provision(settings)  # idempotent; brokers that auto-create would pick their own partitions
     counts = publish(settings, events)
     for topic in sorted(counts):
@@ -110,7 +111,7 @@ def _publish(args: argparse.Namespace, console: Console) -> int:
 
 
 def _tail(args: argparse.Namespace, console: Console) -> int:
-    settings = _settings()
+    settings = settings_from_env()
     topic_named(args.topic, settings)  # an unknown name fails before any connection
     records = tail(
         settings,
@@ -127,10 +128,10 @@ def _tail(args: argparse.Namespace, console: Console) -> int:
 
 
 def _broker(args: argparse.Namespace, console: Console) -> int:
-    settings = _settings()
+    settings = settings_from_env()
     broker = EmbeddedBroker(port=args.port)
     try:
-        with _terminate_as_interrupt(), broker:
+        with terminate_as_interrupt(), broker:
             address = broker.bootstrap_servers
             created = provision(settings.model_copy(update={"kafka_bootstrap_servers": address}))
             _announce(console, settings, broker, created)
@@ -182,13 +183,6 @@ def _as_line(received: Received) -> str | None:
         return None
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        raise InputError(f"environment: {describe_validation_error(exc)}") from None
-
-
 def _reporting(handler: Handler) -> Handler:
     """Broker failures become the CLI's one-line `error: ...` with exit status 2."""
 
@@ -199,21 +193,6 @@ def _reporting(handler: Handler) -> Handler:
             raise InputError(str(exc)) from None
 
     return run
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """`kill` (SIGTERM) and a closed terminal (SIGHUP) stop the broker as Ctrl-C does."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> Any:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _error(message: str) -> None:

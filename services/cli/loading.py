@@ -10,13 +10,16 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from schemas import Instance, Result
+from services.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -136,3 +139,27 @@ def _is_id(value: object) -> bool:
 def _clean(message: str) -> str:
     """pydantic prefixes a validator's own message with 'Value error, '; keep one line."""
     return message.removeprefix("Value error, ").replace("\n", " ")
+
+
+def settings_from_env() -> Settings:
+    """The process's settings, or `InputError` naming the variable that is wrong."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise InputError(f"environment: {describe_validation_error(error)}") from None
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """`kill` (SIGTERM) and a closed terminal (SIGHUP) stop a long-running command as Ctrl-C
+    does: in order, leaving nothing behind."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> Any:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -36,7 +36,12 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from schemas.events import RoundRequested
 from services.broker import BrokerError, EmbeddedBroker, provision, publish
-from services.cli.loading import InputError, describe_validation_error
+from services.cli.loading import (
+    InputError,
+    describe_validation_error,
+    settings_from_env,
+    terminate_as_interrupt,
+)
 from services.persistence import Database, RoundRecord, migrate
 from services.persistence.records import utcnow
 from services.settings import Settings
@@ -96,13 +101,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _up(args: argparse.Namespace, console: Console) -> int:
-    settings = _settings()
+    settings = settings_from_env()
     if args.demo and settings.database_url == Settings.model_fields["database_url"].default:
         # The demo starts from an empty database of its own, never the default one.
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"build/demo.db{suffix}").unlink(missing_ok=True)
         settings = settings.model_copy(update={"database_url": DEMO_DATABASE})
-    with _stop_on_signals(), contextlib.ExitStack() as stack:
+    with terminate_as_interrupt(), contextlib.ExitStack() as stack:
         if settings.embedded_broker:
             broker = stack.enter_context(_embedded(console))
             settings = settings.model_copy(
@@ -119,7 +124,7 @@ def _up(args: argparse.Namespace, console: Console) -> int:
 
 
 def _worker(args: argparse.Namespace, console: Console) -> int:
-    settings = _settings()
+    settings = settings_from_env()
     if settings.embedded_broker:
         raise InputError(
             "KAFKA_BOOTSTRAP_SERVERS is not set: `placement worker` joins a Kafka cluster; "
@@ -127,7 +132,7 @@ def _worker(args: argparse.Namespace, console: Console) -> int:
         )
     db = Database.from_settings(settings)
     try:
-        with _stop_on_signals():
+        with terminate_as_interrupt():
             asyncio.run(_serve(settings, db, console, None))
     except KeyboardInterrupt:
         pass
@@ -248,26 +253,11 @@ def _embedded(console: Console) -> Iterator[EmbeddedBroker]:
         broker.stop()
 
 
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP stop the service as Ctrl-C does: in order, leaving nothing behind."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 # -- migrate, rounds, coverage ---------------------------------------------------------------
 
 
 def _migrate(args: argparse.Namespace, console: Console) -> int:
-    settings = _settings()
+    settings = settings_from_env()
     _migrated(settings).dispose()
     console.print(f"{_safe_url(settings.database_url)} is at the newest schema.")
     return EXIT_OK
@@ -367,7 +357,7 @@ def print_round(console: Console, record: RoundRecord) -> None:
 
 
 def _rounds_status(args: argparse.Namespace, console: Console) -> int:
-    db = Database.from_settings(_settings())
+    db = Database.from_settings(settings_from_env())
     try:
         with db.unit_of_work() as uow:
             record = uow.rounds.get(args.round_id)
@@ -388,7 +378,7 @@ def _rounds_status(args: argparse.Namespace, console: Console) -> int:
 
 
 def _rounds_list(args: argparse.Namespace, console: Console) -> int:
-    db = Database.from_settings(_settings())
+    db = Database.from_settings(settings_from_env())
     try:
         with db.unit_of_work() as uow:
             records = uow.rounds.find()
@@ -412,7 +402,7 @@ def _rounds_list(args: argparse.Namespace, console: Console) -> int:
 
 
 def _coverage(args: argparse.Namespace, console: Console) -> int:
-    db = Database.from_settings(_settings())
+    db = Database.from_settings(settings_from_env())
     try:
         print_coverage(console, db, args.school)
     except (OperationalError, ProgrammingError) as error:
@@ -454,15 +444,8 @@ def print_coverage(console: Console, db: Database, schools: list[str] | None = N
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        raise InputError(f"environment: {describe_validation_error(error)}") from None
-
-
 def _broker_settings() -> Settings:
-    settings = _settings()
+    settings = settings_from_env()
     if settings.embedded_broker:
         raise InputError(
             "KAFKA_BOOTSTRAP_SERVERS is not set: start the service with `placement up` and "

@@ -22,10 +22,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from services.cli.loading import InputError, describe_validation_error
+from services.cli.loading import (
+    InputError,
+    describe_validation_error,
+    settings_from_env,
+)
 from services.persistence import Database, NotFound
 from services.persistence.tokens import SqlTokenRepository
-from services.settings import Settings
 
 EXIT_OK = 0
 ROLES = ("careers", "employer", "student", "admin")
@@ -128,7 +131,7 @@ def _api(args: argparse.Namespace, console: Console) -> int:
     from services.api import BrokerPublisher, create_app
     from services.persistence import migrate
 
-    settings = _settings()
+    settings = settings_from_env()
     if settings.embedded_broker:
         raise InputError(
             "KAFKA_BOOTSTRAP_SERVERS is not set: the API publishes its writes there; start the "
@@ -149,15 +152,8 @@ def _api(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        raise InputError(f"environment: {describe_validation_error(error)}") from None
-
-
 def _database() -> Database:
-    return Database.from_settings(_settings())
+    return Database.from_settings(settings_from_env())
 
 
 def _days(text: str) -> int:
