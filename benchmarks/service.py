@@ -88,23 +88,13 @@ class EventFiles:
 
 def write_events(students: int, schools: int, directory: Path) -> EventFiles:
     """Generate the cluster and write its events, one `topic<TAB>json` line each."""
-    from matching.eligibility import is_eligible
     from schemas.events import Envelope, OfferSubmitted, PreferencesRanked, StudentRegistered
     from services.broker import route
-    from services.generator import generate
+    from services.generator import eligible_rankings, generate
 
     instance = generate(students, schools, seed=SEED)
-    by_student = {s.student_id: s for s in instance.students}
-    by_offer = {o.offer_id: o for o in instance.offers}
-    rankings, trimmed = [], 0
-    for p in instance.preferences:
-        student = by_student[p.student_id]
-        ranked = tuple(o for o in p.ranked if is_eligible(student, by_offer[o]))
-        if ranked != p.ranked:
-            trimmed += 1
-            p = p.model_copy(update={"ranked": ranked})
-        if ranked:
-            rankings.append(PreferencesRanked(preferences=p, source=SOURCE))
+    lists, trimmed = eligible_rankings(instance)
+    rankings = [PreferencesRanked(preferences=p, source=SOURCE) for p in lists if p.ranked]
     catalogue = [
         *(StudentRegistered(student=s, source=SOURCE) for s in instance.students),
         *(OfferSubmitted(offer=o, source=SOURCE) for o in instance.offers),

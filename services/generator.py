@@ -24,6 +24,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from matching.eligibility import is_eligible
 from schemas import (
     AttendedEncounter,
     Form,
@@ -787,3 +788,21 @@ def _rules(rng: Rng, school_ids: list[str]) -> RoundRules:
     return RoundRules(
         school_targets={school_ids[i]: t for i, t in zip(chosen, (80.0, 85.0), strict=False)}
     )
+
+
+def eligible_rankings(instance: Instance) -> tuple[list[PreferenceList], int]:
+    """The instance's preference lists without the offers each student may not take, and how
+    many lists lost some. The generator lets students rank such offers (the engine explains
+    them); the service refuses such a ranking, as its student pages would, so whatever feeds a
+    generated cluster through the service ranks only what is eligible."""
+    students = {s.student_id: s for s in instance.students}
+    offers = {o.offer_id: o for o in instance.offers}
+    out, trimmed = [], 0
+    for p in instance.preferences:
+        student = students[p.student_id]
+        ranked = tuple(o for o in p.ranked if is_eligible(student, offers[o]))
+        if ranked != p.ranked:
+            trimmed += 1
+            p = p.model_copy(update={"ranked": ranked})
+        out.append(p)
+    return out, trimmed

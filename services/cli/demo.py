@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from matching.eligibility import is_eligible
-from schemas import Instance, PreferenceList
 from schemas.events import (
     Envelope,
     OfferSubmitted,
@@ -27,7 +25,7 @@ from schemas.events import (
 from services.broker import publish
 from services.cli.loading import InputError
 from services.cli.service import fetch_round, print_coverage, print_round, round_progress
-from services.generator import generate
+from services.generator import eligible_rankings, generate
 from services.persistence import Database, RoundRecord
 from services.persistence.records import utcnow
 from services.settings import Settings
@@ -55,7 +53,7 @@ async def run_demo(
     # The generator lets students rank offers they may not take (the engine explains those);
     # the service refuses such a ranking, as the student pages will, so the demo's students
     # rank only what they are eligible for.
-    preferences, trimmed = _eligible_only(instance)
+    preferences, trimmed = eligible_rankings(instance)
     console.print(
         f"{trimmed:,} generated lists named offers their student is not eligible for "
         "(no consent, a missing subject, lapsed insurance); those offers are left out."
@@ -144,20 +142,6 @@ async def _publish_and_wait(
                 )
             await asyncio.sleep(0.1)
     console.print(f"Ingested {len(events):,} {what}.")
-
-
-def _eligible_only(instance: Instance) -> tuple[list[PreferenceList], int]:
-    students = {s.student_id: s for s in instance.students}
-    offers = {o.offer_id: o for o in instance.offers}
-    out, trimmed = [], 0
-    for p in instance.preferences:
-        student = students[p.student_id]
-        ranked = tuple(o for o in p.ranked if is_eligible(student, offers[o]))
-        if ranked != p.ranked:
-            trimmed += 1
-            p = p.model_copy(update={"ranked": ranked})
-        out.append(p)
-    return out, trimmed
 
 
 def _handled(worker: Worker) -> int:

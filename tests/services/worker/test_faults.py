@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from matching.eligibility import is_eligible
 from schemas.events import (
     AllocationMade,
     DeadLettered,
@@ -36,7 +35,7 @@ from schemas.events import (
     StudentRegistered,
 )
 from services.broker import publish, tail
-from services.generator import generate
+from services.generator import eligible_rankings, generate
 from services.persistence import Database, RoundStatus
 from services.settings import Settings
 from tests import factories
@@ -104,15 +103,10 @@ def worker_process(
 def _cluster_events(students: int, schools: int) -> tuple[list[Envelope], list[Envelope]]:
     """A generated cluster as events: the catalogue first, then eligible-only rankings."""
     instance = generate(students, schools, seed=3)
-    by_student = {s.student_id: s for s in instance.students}
-    by_offer = {o.offer_id: o for o in instance.offers}
     catalogue: list[Envelope] = [StudentRegistered(student=s) for s in instance.students]
     catalogue += [OfferSubmitted(offer=o) for o in instance.offers]
-    rankings: list[Envelope] = []
-    for p in instance.preferences:
-        ranked = tuple(o for o in p.ranked if is_eligible(by_student[p.student_id], by_offer[o]))
-        if ranked:
-            rankings.append(PreferencesRanked(preferences=p.model_copy(update={"ranked": ranked})))
+    lists, _ = eligible_rankings(instance)
+    rankings: list[Envelope] = [PreferencesRanked(preferences=p) for p in lists if p.ranked]
     return catalogue, rankings
 
 
