@@ -20,8 +20,6 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from matching.coverage import CoverageRow, Placement, coverage
 from schemas import Form
 from schemas.events import (
@@ -30,6 +28,7 @@ from schemas.events import (
     AttendanceRecorded,
     CoverageAlert,
     CoverageUpdated,
+    DeadLettered,
     Envelope,
     RoundCompleted,
     StudentRegistered,
@@ -41,13 +40,9 @@ from services.persistence import (
 )
 from services.worker.messages import (
     Message,
-    dead_letter,
-    decode,
-    event_id_of,
-    field_errors,
+    decode_or_letter,
     queue,
     queue_dead_letter,
-    reason_of,
     scoped_id,
 )
 from services.worker.risks import IN_FORCE, RiskChanges, recheck
@@ -62,12 +57,11 @@ def _decode_all(
     """The valid events of `messages`; the others are dead-lettered (once)."""
     events: list[Envelope] = []
     for message in messages:
-        try:
-            events.append(decode(message))
-        except (ValidationError, ValueError) as error:
-            errors = field_errors(error)
-            reason = f"{consumer}: {reason_of(errors)}"
-            queue_dead_letter(uow, dead_letter(message, reason, errors, event_id_of(message.value)))
+        decoded = decode_or_letter(message, consumer)
+        if isinstance(decoded, DeadLettered):
+            queue_dead_letter(uow, decoded)
+        else:
+            events.append(decoded)
     return events
 
 

@@ -32,8 +32,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from matching.eligibility import ineligibility
 from schemas import Student, StudentOffer
 from schemas.events import (
@@ -73,12 +71,9 @@ from services.worker.messages import (
     Message,
     Rejected,
     dead_letter,
-    decode,
-    event_id_of,
-    field_errors,
+    decode_or_letter,
     queue,
     queue_dead_letter,
-    reason_of,
 )
 from services.worker.risks import IN_FORCE, recheck
 
@@ -138,11 +133,8 @@ class _Bad:
 
 
 def _decode(message: Message) -> Envelope | _Bad:
-    try:
-        return decode(message)
-    except (ValidationError, ValueError) as error:
-        errors = field_errors(error)
-        return _Bad(dead_letter(message, reason_of(errors), errors, event_id_of(message.value)))
+    decoded = decode_or_letter(message)
+    return _Bad(decoded) if isinstance(decoded, DeadLettered) else decoded
 
 
 def _event_id(decoded: Envelope | _Bad) -> str | None:

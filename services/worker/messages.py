@@ -78,6 +78,20 @@ def decode(message: Message) -> Envelope:
     return event
 
 
+def decode_or_letter(message: Message, consumer: str = "") -> Envelope | DeadLettered:
+    """The message's event, or, when its bytes are not one, the dead letter that says why
+    (the reason prefixed with `consumer`, when given). No topic a consumer decodes carries
+    DeadLettered events, so the two cannot be confused."""
+    try:
+        return decode(message)
+    except (ValidationError, ValueError) as error:
+        errors = field_errors(error)
+        reason = reason_of(errors)
+        if consumer:
+            reason = f"{consumer}: {reason}"
+        return dead_letter(message, reason, errors, event_id_of(message.value))
+
+
 def field_errors(error: ValidationError | ValueError) -> tuple[FieldError, ...]:
     if not isinstance(error, ValidationError):
         return (FieldError(field="", message=str(error)),)
