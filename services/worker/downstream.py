@@ -128,7 +128,7 @@ class Coverage:
             events = _decode_all(uow, messages, "coverage")
             schools = self._schools(uow, events)
             queued, rows = 0, []
-            if schools:
+            if schools is None or schools:
                 rows = self._rows(uow, schools)
                 queued = self._queue(uow, rows, alerted)
             uow.commit()
@@ -137,7 +137,8 @@ class Coverage:
             self.published[(row.school_id, row.form)] = row
         return queued
 
-    def _schools(self, uow: AbstractUnitOfWork, events: Sequence[Envelope]) -> set[str]:
+    def _schools(self, uow: AbstractUnitOfWork, events: Sequence[Envelope]) -> set[str] | None:
+        """The schools the events touched; None for every school (a round over all)."""
         schools: set[str] = set()
         student_ids: set[str] = set()
         for event in events:
@@ -153,8 +154,8 @@ class Coverage:
                     if record is None:
                         continue
                     if record.scope == "all":
-                        schools |= {s.school_id for s in uow.students.find()}
-                    elif record.scope == "students":
+                        return None
+                    if record.scope == "students":
                         student_ids.update(record.student_ids)
                     else:
                         schools.update(record.school_ids)
@@ -162,7 +163,7 @@ class Coverage:
             schools |= {s.school_id for s in uow.students.get_many(student_ids).values()}
         return schools
 
-    def _rows(self, uow: AbstractUnitOfWork, schools: set[str]) -> list[CoverageRow]:
+    def _rows(self, uow: AbstractUnitOfWork, schools: set[str] | None) -> list[CoverageRow]:
         return coverage_rows(uow, schools, self.clock().date())
 
     def _queue(

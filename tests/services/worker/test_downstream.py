@@ -20,6 +20,7 @@ from schemas.events import (
     AllocationProposed,
     AllocationRevoked,
     AttendanceRecorded,
+    RoundCompleted,
     RoundRequested,
     StudentRegistered,
 )
@@ -377,6 +378,21 @@ def test_coverage_queues_an_update_per_form_of_the_touched_school(
         ("sch1", "S5", 2, 1, 0, 90.0, True),
     ]
     assert [(t, k) for t, k, p in outbox] == [("coverage", "sch1")] * 3
+
+
+def test_a_committed_round_over_every_school_updates_every_schools_coverage(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    coverage_school(uow_factory)  # its allocations belong to r1, a round over all schools
+    done = RoundCompleted(round_id="r1", mode="commit", status="done", made=5)
+
+    Coverage(clock).update(uow_factory, [message(done)])
+
+    assert updates(queued(uow_factory)) == [
+        ("sch1", "S4", 1, 0, 0, 90.0, True),
+        ("sch1", "S5", 2, 1, 0, 90.0, True),
+        ("sch2", "S6", 1, 1, 0, 90.0, False),
+    ]
 
 
 def test_coverage_alerts_a_school_projected_below_its_target(
