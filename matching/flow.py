@@ -19,10 +19,16 @@ one scalar (`scalar`), which the Lagrangian certificate in `matching/lagrange.py
 OR-Tools refuses an arc cost above int64_max / (2 * (nodes + 1)), and stops with
 BAD_COST_RANGE when node potentials drift that far during the solve; so weights are kept as
 small as the lexicographic argument allows.
+
+Smaller still is faster: the cost-scaling solver runs one phase per factor of five in the cost
+range. An unpenalised network is first solved with much smaller weights (`_fast_weights`),
+then proven optimal for the exact ones by node potentials (matching/potentials.py), and
+solved again with the exact weights only when that proof fails.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +36,7 @@ from ortools.graph.python import min_cost_flow
 
 from matching.errors import InvalidInstance, MatchingError
 from matching.objective import Objective
+from matching.potentials import potentials, residual
 from matching.problem import FE_INTERACTION, FE_VISIT, L1, L23, BoolArray, IntArray, Problem
 
 # OR-Tools' cost scaling multiplies costs by (nodes + 1); keep well inside int64.
@@ -37,6 +44,10 @@ _COST_LIMIT = 2**62
 _TOO_LARGE = "round too large for exact lexicographic weights; split it into school clusters"
 
 NETWORKS: tuple[tuple[int, ...], ...] = ((L1, L23), (FE_VISIT,), (FE_INTERACTION,))
+FAST_FACTOR = 8  # see `_fast_weights`
+# Bellman-Ford rounds allowed to prove a fast solve optimal; the networks seen settle in < 100
+# (a flow that is not optimal never settles).
+CHECK_ROUNDS = 300
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,10 @@ class Weights:
 
 @dataclass(frozen=True)
 class Network:
-    """A solved network. Its first len(arcs) arcs are the candidate arcs `arcs`, in order."""
+    """A solved network. Its first len(arcs) arcs are the candidate arcs `arcs`, in order.
+
+    `costs` are always the exact lexicographic costs of `weights`, whatever weights the solver
+    was given (see `_solve_checked`)."""
 
     arcs: IntArray
     tails: IntArray
@@ -57,6 +71,7 @@ class Network:
     costs: IntArray
     flows: IntArray
     n_nodes: int
+    potential: IntArray | None = None  # proves `flows` optimal for `costs`, when known
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,7 @@ def solve_relaxation(
     two whole objective units.
     """
     w = _penalised(weights(problem), penalty, scale)
+    fast = None if penalty is not None else _penalised(_fast_weights(problem, None), None, scale)
     if forbid is None:
         forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
     extra = penalty if penalty is not None else np.zeros(problem.n_arcs, dtype=np.int64)
@@ -123,9 +139,11 @@ def solve_relaxation(
     for k in networks:
         arcs = _seeded(problem, np.isin(problem.arc_group, NETWORKS[k]) & ~forbid, seed, k)
         if k == 0:
-            net, max_pairs = _solve_b8(problem, arcs, members, problem.capacity, w, extra, scale)
+            net, max_pairs = _solve_b8(
+                problem, arcs, members, problem.capacity, w, extra, scale, fast
+            )
         else:
-            net = _solve_single(problem, arcs, members, problem.capacity, w, extra, scale)
+            net = _solve_single(problem, arcs, members, problem.capacity, w, extra, scale, fast)
         solved[k] = net
         selected[net.arcs[net.flows[: len(net.arcs)] > 0]] = True
     return FlowSolution(selected, max_pairs, solved)
@@ -158,10 +176,11 @@ def solve_local(
     arcs = _seeded(problem, inside & ~forbid, seed, network)
     extra = penalty if penalty is not None else np.zeros(problem.n_arcs, dtype=np.int64)
     w = _penalised(weights(problem, arcs), None if penalty is None else penalty[arcs], scale)
+    fast = None if penalty is not None else _penalised(_fast_weights(problem, arcs), None, scale)
     if network == 0:
-        net, _ = _solve_b8(problem, arcs, members, capacity, w, extra, scale)
+        net, _ = _solve_b8(problem, arcs, members, capacity, w, extra, scale, fast)
     else:
-        net = _solve_single(problem, arcs, members, capacity, w, extra, scale)
+        net = _solve_single(problem, arcs, members, capacity, w, extra, scale, fast)
     out = selected & ~inside
     out[net.arcs[net.flows[: len(net.arcs)] > 0]] = True
     return out
@@ -183,6 +202,48 @@ def _penalised(w: Weights, penalty: IntArray | None, scale: int) -> Weights:
         # smaller of the two: costs must stay small for OR-Tools.
         b8 = min(w.below_target * scale, b8 + int(np.abs(penalty).sum()))
     return Weights(w.placement * scale, w.below_target * scale, b8)
+
+
+def _fast_weights(problem: Problem, arcs: IntArray | None) -> Weights:
+    """Weights far smaller than `weights`, which give the same optimum on every round seen.
+
+    `weights` must outweigh every change of the lower levels any allocation could make; the
+    changes an optimum actually trades are a few students' worth. OR-Tools' cost scaling runs
+    one phase per factor of five in the cost range, so these solve three times faster (the
+    Benchmark 8 network of 150,000 students: 20 s against 6.6 s). `_solve_checked` proves the
+    result optimal for the exact weights, and solves again with them when it is not.
+    """
+    costs = problem.arc_cost if arcs is None else problem.arc_cost[arcs]
+    max_cost = int(costs.max()) if len(costs) else 0
+    placement = FAST_FACTOR * max_cost + 1
+    b8 = FAST_FACTOR * (placement * int(problem.weight.max(initial=1)) + max_cost) + 1
+    return Weights(placement, b8, b8)
+
+
+def _solve_checked(
+    tails: IntArray,
+    heads: IntArray,
+    caps: IntArray,
+    costs_of: Callable[[Weights], IntArray],
+    w: Weights,
+    fast: Weights | None,
+    n_nodes: int,
+    supply: int,
+    what: str,
+) -> tuple[min_cost_flow.SimpleMinCostFlow, IntArray, IntArray, IntArray | None]:
+    """Solve with the `fast` weights when given and the result is provably optimal for `w`
+    (node potentials for `w`'s costs exist: matching/potentials.py), else with `w`.
+
+    Returns the solver, the flows, the costs of `w` and the potentials when computed.
+    """
+    costs = costs_of(w)
+    if fast is not None and fast.placement < w.placement:
+        mcf, flows = _run(tails, heads, caps, costs_of(fast), n_nodes, supply, what)
+        found = potentials(*residual(tails, heads, caps, costs, flows), n_nodes, CHECK_ROUNDS)
+        if found is not None:
+            return mcf, flows, costs, found
+    mcf, flows = _run(tails, heads, caps, costs, n_nodes, supply, what)
+    return mcf, flows, costs, None
 
 
 def _arc_costs(
@@ -230,6 +291,7 @@ def _solve_b8(
     w: Weights,
     extra: IntArray,
     scale: int,
+    fast: Weights | None = None,
 ) -> tuple[Network, int]:
     """The Benchmark 8 network of the students `members` (sorted; they own every arc)."""
     n_off = len(problem.offers)
@@ -252,33 +314,44 @@ def _solve_b8(
     below = problem.below_target[members]
     ones = np.ones(n, dtype=np.int64)
 
-    parts: list[tuple[IntArray, IntArray, IntArray, IntArray]] = [
+    parts: list[tuple[IntArray, IntArray, IntArray]] = [
         # candidate arcs first, so their ids are 0..len(arcs)-1
         (
             np.where(is_l1, off0 + o_arc, o_out[s_arc]),
             np.where(is_l1, r_in[s_arc], off0 + o_arc),
             np.ones(len(arcs), dtype=np.int64),
-            _arc_costs(problem, arcs, w, extra, scale),
         ),
-        (np.full(len(l1_off), source), off0 + l1_off, capacity[l1_off], 0 * l1_off),
-        (off0 + l23_off, np.full(len(l23_off), sink), capacity[l23_off], 0 * l23_off),
-        (np.full(len(att1), source), r_in[att1], ones[att1], 0 * att1),
-        (r_in, r_out, ones, 0 * ones),
-        (
-            r_out[pair_ok],
-            o_in[pair_ok],
-            ones[pair_ok],
-            -w.below_target_b8 * below[pair_ok].astype(np.int64),
-        ),
-        (r_out, np.full(n, source), ones, 0 * ones),
-        (np.full(n, sink), o_in, ones, 0 * ones),
-        (o_in, o_out, ones, 0 * ones),
-        (o_out[att23], np.full(len(att23), sink), ones[att23], 0 * att23),
+        (np.full(len(l1_off), source), off0 + l1_off, capacity[l1_off]),
+        (off0 + l23_off, np.full(len(l23_off), sink), capacity[l23_off]),
+        (np.full(len(att1), source), r_in[att1], ones[att1]),
+        (r_in, r_out, ones),
+        (r_out[pair_ok], o_in[pair_ok], ones[pair_ok]),  # the pair arcs
+        (r_out, np.full(n, source), ones),
+        (np.full(n, sink), o_in, ones),
+        (o_in, o_out, ones),
+        (o_out[att23], np.full(len(att23), sink), ones[att23]),
     ]
-    tails, heads, caps, costs = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    tails, heads, caps = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    before_pairs = sum(len(p[0]) for p in parts[1:5])
+    after_pairs = sum(len(p[0]) for p in parts[6:])
+    below_pair = below[pair_ok].astype(np.int64)
+
+    def costs_of(wt: Weights) -> IntArray:
+        return np.concatenate(
+            [
+                _arc_costs(problem, arcs, wt, extra, scale),
+                np.zeros(before_pairs, dtype=np.int64),
+                -wt.below_target_b8 * below_pair,
+                np.zeros(after_pairs, dtype=np.int64),
+            ]
+        )
+
     n_nodes = stu0 + 4 * n
-    mcf, flows = _run(tails, heads, caps, costs, n_nodes, n, "Benchmark 8")
-    return Network(arcs, tails, heads, caps, costs, flows, n_nodes), int(mcf.maximum_flow())
+    mcf, flows, costs, found = _solve_checked(
+        tails, heads, caps, costs_of, w, fast, n_nodes, n, "Benchmark 8"
+    )
+    net = Network(arcs, tails, heads, caps, costs, flows, n_nodes, found)
+    return net, int(mcf.maximum_flow())
 
 
 def _solve_single(
@@ -289,6 +362,7 @@ def _solve_single(
     w: Weights,
     extra: IntArray,
     scale: int,
+    fast: Weights | None = None,
 ) -> Network:
     """A further-education network of the students `members` (sorted; they own every arc)."""
     n_off = len(problem.offers)
@@ -303,7 +377,12 @@ def _solve_single(
         [np.ones(len(arcs), np.int64), capacity[offers], np.ones(len(students), np.int64)]
     )
     zeros = np.zeros(len(offers) + len(students), np.int64)
-    costs = np.concatenate([_arc_costs(problem, arcs, w, extra, scale), zeros])
+
+    def costs_of(wt: Weights) -> IntArray:
+        return np.concatenate([_arc_costs(problem, arcs, wt, extra, scale), zeros])
+
     n_nodes = stu0 + len(members)
-    _, flows = _run(tails, heads, caps, costs, n_nodes, 0, "further education")
-    return Network(arcs, tails, heads, caps, costs, flows, n_nodes)
+    _, flows, costs, found = _solve_checked(
+        tails, heads, caps, costs_of, w, fast, n_nodes, 0, "further education"
+    )
+    return Network(arcs, tails, heads, caps, costs, flows, n_nodes, found)

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matching.clashes import find_clashes, repair, selected_pairs
+from matching.clashes import find_clashes, repair
 from matching.flow import FlowSolution, Network, Weights, scalar, solve_relaxation, weights
-from matching.objective import Objective, objective
+from matching.objective import Objective, value_of
+from matching.potentials import potentials, residual
 from matching.problem import BoolArray, IntArray, Problem
 
 _UNSEEN = 1 << 126  # a distance above every reduced-cost path (costs stay below 2**62)
-_MAX_ROUNDS = 10_000  # Bellman-Ford rounds; the residual graphs seen need a few dozen
 CERTIFICATE_ROUNDS = 6
 MAX_BRANCH_CLASHES = 3  # 2**3 branches at most
 _REPAIR_AT_MOST = 3  # penalised flows with more clashes only tighten the bound
@@ -78,10 +78,10 @@ class _Certifier:
         self.root = root
         self.seed = seed
         self.w = weights(problem)
-        self.root_value = objective(problem, selected_pairs(problem, root.selected))
+        self.root_value = value_of(problem, root.selected)
         self.best_ub = scalar(self.w, self.root_value)
         self.best = feasible
-        self.best_value = objective(problem, selected_pairs(problem, feasible))
+        self.best_value = value_of(problem, feasible)
         self.lam: dict[tuple[int, int], _Price] = {}
         self.current = root
         self.rounds = 0
@@ -121,7 +121,7 @@ class _Certifier:
         if sol.max_pairs != self.root.max_pairs:
             return None  # penalties never change a maximum flow; a forbid may
         sel = sol.selected
-        value = objective(problem, selected_pairs(problem, sel))
+        value = value_of(problem, sel)
         slack = sum(p.value * (int(sel[a]) + int(sel[b]) - 1) for (a, b), p in self.lam.items())
         ub = (_SCALE * scalar(self.w, value) - slack) // _SCALE
         if forbid is None:
@@ -133,7 +133,7 @@ class _Certifier:
         if clashes:
             prefer = {pair: p.drop for pair, p in self.lam.items() if p.drop is not None}
             candidate, _ = repair(problem, sol, self.seed, self.penalty(), _SCALE, prefer, forbid)
-        cand_value = objective(problem, selected_pairs(problem, candidate))
+        cand_value = value_of(problem, candidate)
         if cand_value > self.best_value:
             self.best, self.best_value = candidate, cand_value
         return ub
@@ -263,12 +263,13 @@ class Residual:
 
     def __init__(self, net: Network, budget: _Budget | None = None) -> None:
         self.budget = budget or _Budget(None)
-        fwd = net.flows < net.caps
-        bwd = net.flows > 0
-        tails = np.concatenate([net.tails[fwd], net.heads[bwd]])
-        heads = np.concatenate([net.heads[fwd], net.tails[bwd]])
-        costs = np.concatenate([net.costs[fwd], -net.costs[bwd]])
-        self.potential = _potentials(tails, heads, costs, net.n_nodes)
+        tails, heads, costs = residual(net.tails, net.heads, net.caps, net.costs, net.flows)
+        potential = net.potential
+        if potential is None:
+            potential = potentials(tails, heads, costs, net.n_nodes)
+        if potential is None:
+            raise RuntimeError("residual graph has a negative cycle: the flow was not optimal")
+        self.potential = potential
         reduced = costs + self.potential[tails] - self.potential[heads]
         order = np.argsort(tails, kind="stable")
         self.indptr = np.searchsorted(tails[order], np.arange(net.n_nodes + 1)).tolist()
@@ -332,15 +333,3 @@ class Residual:
                     best[nxt] = nd
                     heapq.heappush(heap, (nd, nxt))
         return None, pops
-
-
-def _potentials(tails: IntArray, heads: IntArray, costs: IntArray, n_nodes: int) -> IntArray:
-    """Shortest distances from a virtual root joined to every node at cost 0."""
-    dist = np.zeros(n_nodes, dtype=np.int64)
-    for _ in range(_MAX_ROUNDS):
-        new = dist.copy()
-        np.minimum.at(new, heads, dist[tails] + costs)
-        if np.array_equal(new, dist):
-            return dist
-        dist = new
-    raise RuntimeError("residual graph has a negative cycle: the flow was not optimal")

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from matching.problem import L1, L23, Problem
+import numpy as np
+
+from matching.problem import L1, L23, BoolArray, Problem
 
 Objective = tuple[int, int, int, int]
 LEVELS = ("b8_pairs", "below_target_pairs", "placements", "minus_rank_cost")
@@ -47,4 +49,23 @@ def objective(problem: Problem, allocations: Iterable[tuple[int, int]]) -> Objec
         int((pairs & problem.below_target).sum()),
         placements,
         -rank_cost,
+    )
+
+
+def value_of(problem: Problem, selected: BoolArray) -> Objective:
+    """`objective` of the candidate arcs `selected` (pins included), vectorised: the repair and
+    the certificate value every candidate allocation, 150,000 students at a time."""
+    constant = objective(problem, [])  # attended encounters and pins
+    arcs = np.flatnonzero(selected)
+    students, groups = problem.arc_student[arcs], problem.arc_group[arcs]
+    l1 = problem.has_l1.copy()
+    l23 = problem.has_l23.copy()
+    l1[students[groups == L1]] = True
+    l23[students[groups == L23]] = True
+    pairs = l1 & l23
+    return (
+        int(pairs.sum()),
+        int((pairs & problem.below_target).sum()),
+        constant[2] + int(problem.weight[students].sum()),
+        constant[3] - int(problem.arc_cost[arcs].sum()),
     )

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from matching.clashes import find_clashes, repair, selected_pairs
+from matching.clashes import find_clashes, repair
 from matching.exact import solve_exact
 from matching.flow import solve_relaxation
 from matching.lagrange import certify
-from matching.objective import Objective, objective
+from matching.objective import Objective, value_of
 from matching.problem import BoolArray, Problem, Progress
 from schemas import SolveOptions
 
@@ -39,13 +39,13 @@ class Outcome:
 def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -> Outcome:
     progress("flow relaxation", 0.0)
     root = solve_relaxation(problem, None, options.seed)
-    relaxed = objective(problem, selected_pairs(problem, root.selected))  # valid level by level
+    relaxed = value_of(problem, root.selected)  # valid level by level
     bound = relaxed
     if not find_clashes(problem, root.selected):
         return Outcome(root.selected, bound, bound, True, "min-cost flow")
     progress("clash repair", 0.3)
     selected, passes = repair(problem, root, options.seed, None)
-    value = objective(problem, selected_pairs(problem, selected))
+    value = value_of(problem, selected)
     method = f"min-cost flow + {passes} clash repair passes"
     if value == bound:
         return Outcome(selected, value, bound, True, method)
@@ -61,6 +61,6 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
             problem, selected, options.seed, options.exact_deterministic_time, relaxed
         )
         if exact is not None:
-            value = objective(problem, selected_pairs(problem, exact))
+            value = value_of(problem, exact)
             return Outcome(exact, value, value, True, method + " + exact CP-SAT")
     return Outcome(selected, value, bound, False, method)

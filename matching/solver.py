@@ -12,7 +12,7 @@ import numpy as np
 
 from matching.clashes import selected_pairs
 from matching.explain import explain_all
-from matching.objective import objective
+from matching.objective import value_of
 from matching.optimal import Outcome, solve_optimal
 from matching.problem import L1, L23, Problem, Progress, _noop, build_problem
 from matching.risk import offer_findings
@@ -61,7 +61,7 @@ def _solve(instance: Instance, options: SolveOptions, report: Progress) -> Resul
     if options.mode == "stable":
         report("deferred acceptance", 0.0)
         selected = solve_stable(problem, options.seed)
-        value = objective(problem, selected_pairs(problem, selected))
+        value = value_of(problem, selected)
         outcome = Outcome(selected, value, value, False, "deferred acceptance (lottery)")
     else:
         outcome = solve_optimal(problem, options, report)

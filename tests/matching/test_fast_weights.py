@@ -1,0 +1,78 @@
+"""Small weights for the flows, proven optimal for the exact ones by node potentials."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching import flow
+from matching.clashes import selected_pairs
+from matching.objective import objective, value_of
+from matching.potentials import potentials, residual
+from matching.problem import IntArray, Problem, build_problem
+from tests.matching.test_cross_check import contested
+
+
+def _exact_only(problem: Problem, arcs: IntArray | None) -> flow.Weights:
+    return flow.weights(problem, arcs)  # as large as the exact weights: never used
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(8, 60))
+def test_the_fast_relaxation_has_the_exact_weights_optimum(seed: int, size: int) -> None:
+    problem = build_problem(contested(seed, n_students=size, n_offers=max(4, size * 3 // 8)))
+    fast = flow.solve_relaxation(problem, None, seed)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flow, "_fast_weights", _exact_only)
+        exact = flow.solve_relaxation(problem, None, seed)
+    assert fast.max_pairs == exact.max_pairs
+    assert value_of(problem, fast.selected) == value_of(problem, exact.selected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_a_fast_solve_that_is_not_optimal_is_caught_and_solved_again(seed: int) -> None:
+    # With no weight on placements at all, the fast flow trades placements for ranks; the
+    # potentials check must refuse it, so the result is still the exact optimum.
+    problem = build_problem(contested(seed, n_students=40, n_offers=15))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flow, "_fast_weights", _exact_only)
+        exact = flow.solve_relaxation(problem, None, seed)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flow, "FAST_FACTOR", 0)
+        careless = flow.solve_relaxation(problem, None, seed)
+    assert value_of(problem, careless.selected) == value_of(problem, exact.selected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_every_network_carries_potentials_that_prove_its_flow_optimal(seed: int) -> None:
+    problem = build_problem(contested(seed, n_students=30, n_offers=12))
+    for net in flow.solve_relaxation(problem, None, seed).networks.values():
+        tails, heads, costs = residual(net.tails, net.heads, net.caps, net.costs, net.flows)
+        assert net.potential is not None
+        reduced = costs + net.potential[tails] - net.potential[heads]
+        assert (reduced >= 0).all()
+
+
+def test_a_negative_cycle_has_no_potentials() -> None:
+    tails = np.array([0, 1, 2], dtype=np.int64)
+    heads = np.array([1, 2, 0], dtype=np.int64)
+    assert potentials(tails, heads, np.array([1, 1, -3], dtype=np.int64), 3, 50) is None
+    costs = np.array([1, 1, -2], dtype=np.int64)  # a cycle of cost 0
+    found = potentials(tails, heads, costs, 3, 50)
+    assert found is not None
+    assert (costs + found[tails] - found[heads] >= 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), data=st.data())
+def test_the_vectorised_value_equals_the_objective_of_the_allocations(
+    seed: int, data: st.DataObject
+) -> None:
+    problem = build_problem(contested(seed, n_students=20, n_offers=10))
+    mask = data.draw(st.lists(st.booleans(), min_size=problem.n_arcs, max_size=problem.n_arcs))
+    selected = np.array(mask, dtype=np.bool_)
+    assert value_of(problem, selected) == objective(problem, selected_pairs(problem, selected))
