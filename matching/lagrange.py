@@ -17,8 +17,10 @@ the cheaper of its two removals, so the penalised flow gives up the cheaper side
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +31,6 @@ from matching.objective import Objective, value_of
 from matching.potentials import potentials, residual
 from matching.problem import BoolArray, IntArray, Problem
 
-_UNSEEN = 1 << 126  # a distance above every reduced-cost path (costs stay below 2**62)
 CERTIFICATE_ROUNDS = 6
 MAX_BRANCH_CLASHES = 3  # 2**3 branches at most
 _REPAIR_AT_MOST = 3  # penalised flows with more clashes only tighten the bound
@@ -272,9 +273,9 @@ class Residual:
         self.potential = potential
         reduced = costs + self.potential[tails] - self.potential[heads]
         order = np.argsort(tails, kind="stable")
-        self.indptr = np.searchsorted(tails[order], np.arange(net.n_nodes + 1)).tolist()
-        self.heads = heads[order].tolist()
-        self.reduced = reduced[order].tolist()
+        self.indptr = np.searchsorted(tails[order], np.arange(net.n_nodes + 1))
+        self.heads = heads[order]
+        self.reduced = reduced[order]
         self.net = net
 
     def removal_cost(self, position: int, limit: int | None = None) -> int | None:
@@ -303,33 +304,58 @@ class Residual:
     def _dijkstra(self, source: int, target: int, limit: int | None) -> int | None:
         """Reduced-cost distance from source to target; None when target is unreachable
         (or farther than `limit`). Each node popped costs one unit of the budget."""
-        found, pops = self._search(source, target, _UNSEEN if limit is None else limit + 1)
+        found, pops = self._search(source, target, _FAR if limit is None else limit + 1)
         self.budget.spend(pops)
         return found
 
     def _search(self, source: int, target: int, beyond: int) -> tuple[int | None, int]:
         """Dijkstra over distances below `beyond`: (distance or None, nodes popped)."""
-        best = [_UNSEEN] * len(self.indptr)
-        best[source] = 0
-        heap = [(0, source)]
-        indptr, heads, reduced = self.indptr, self.heads, self.reduced
-        pops = 0
-        while heap:
-            d, node = heapq.heappop(heap)
-            pops += 1
-            if node == target:
-                return d, pops
-            if d > best[node]:
-                continue
-            for i in range(indptr[node], indptr[node + 1]):
-                nd = d + reduced[i]
-                nxt = heads[i]
-                if nd < best[nxt] and nd < beyond:
-                    if nxt == target and nd == d:
-                        # Nothing left is closer than d, so this is final. Stopping here
-                        # skips the plateau of nodes at distance d (many equal optima),
-                        # often thousands.
-                        return d, pops + 1
-                    best[nxt] = nd
-                    heapq.heappush(heap, (nd, nxt))
-        return None, pops
+        found, pops = _compiled_search()(
+            self.indptr, self.heads, self.reduced, source, target, min(beyond, _FAR)
+        )
+        return (None if found < 0 else int(found)), int(pops)
+
+
+_FAR = 1 << 62  # beyond every reduced-cost path searched (costs stay below 2**62)
+
+
+def search(
+    indptr: IntArray, heads: IntArray, reduced: IntArray, source: int, target: int, beyond: int
+) -> tuple[int, int]:
+    """Dijkstra from `source` over distances below `beyond` (at most 2**62) in the graph whose
+    node u has arcs to heads[indptr[u]:indptr[u + 1]] of non-negative `reduced` costs:
+    (distance to `target` or -1, nodes popped). Compiled by numba (`_compiled_search`): in
+    plain Python the certificate's searches took longer than all its flow solves."""
+    best = np.full(len(indptr), _FAR, dtype=np.int64)
+    best[source] = 0
+    heap = [(0, source)]
+    pops = 0
+    while heap:
+        d, node = heapq.heappop(heap)
+        pops += 1
+        if node == target:
+            return d, pops
+        if d > best[node]:
+            continue
+        for i in range(indptr[node], indptr[node + 1]):
+            nd = d + reduced[i]
+            nxt = heads[i]
+            if nd < best[nxt] and nd < beyond:
+                if nxt == target and nd == d:
+                    # Nothing left is closer than d, so this is final. Stopping here skips the
+                    # plateau of nodes at distance d (many equal optima), often thousands.
+                    return d, pops + 1
+                best[nxt] = nd
+                heapq.heappush(heap, (nd, nxt))
+    return -1, pops
+
+
+@functools.cache
+def _compiled_search() -> Callable[[IntArray, IntArray, IntArray, int, int, int], tuple[int, int]]:
+    """`search`, compiled on first use (imported then too: most processes never certify).
+    numba caches the machine code on disk, so later processes load it in milliseconds."""
+    import numba
+
+    compiled: Callable[[IntArray, IntArray, IntArray, int, int, int], tuple[int, int]]
+    compiled = numba.njit(cache=True, nogil=True)(search)
+    return compiled

@@ -7,11 +7,13 @@ a claimed proof is the optimum itself.
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.highs_mip import solve_mip
 from matching import solve
+from matching.lagrange import _compiled_search, search
 from matching.problem import build_problem
 from schemas import SolveOptions
 from tests.matching.test_cross_check import MIP_TIME_LIMIT_S, contested
@@ -30,3 +32,24 @@ def test_the_bound_and_the_claimed_proof_agree_with_an_independent_mip(
     assert m.bound >= mip.objective >= m.objective  # lexicographic comparisons
     if m.proven_optimal:
         assert m.objective == mip.objective, m.method
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), data=st.data())
+def test_the_compiled_search_finds_what_the_python_search_finds(
+    seed: int, data: st.DataObject
+) -> None:
+    # The certificate runs `search` compiled by numba; both must agree, pops included (the
+    # pops are the work budget, so they decide where a certificate stops).
+    rng = np.random.default_rng(seed)
+    n = data.draw(st.integers(2, 40))
+    m = data.draw(st.integers(1, 200))
+    tails = rng.integers(0, n, m)
+    order = np.argsort(tails, kind="stable")
+    indptr = np.searchsorted(tails[order], np.arange(n + 1)).astype(np.int64)
+    heads = rng.integers(0, n, m)[order].astype(np.int64)
+    reduced = rng.integers(0, 4, m).astype(np.int64)  # zeros: plateaus of equal distance
+    source, target = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
+    beyond = data.draw(st.sampled_from([1, 3, 10, 1 << 62]))
+    args = (indptr, heads, reduced, source, target, beyond)
+    assert _compiled_search()(*args) == search(*args)
