@@ -114,7 +114,7 @@ def explain_all(
             else:
                 summary = "not placed in any offer"
             out.append(
-                Explanation(
+                Explanation.model_construct(  # from validated records: skip re-validating
                     student_id=student.student_id, summary=summary, reasons=tuple(reasons[s])
                 )
             )
