@@ -430,8 +430,12 @@ class MemoryOutbox(MemoryRepository, repo.Outbox):
             created_at=self.now(),
         )
 
-    def unpublished(self, limit: int) -> list[OutboxMessage]:
-        pending = [m for _, m in sorted(self.state.outbox.items()) if m.published_at is None]
+    def unpublished(self, limit: int, after: int | None = None) -> list[OutboxMessage]:
+        pending = [
+            m
+            for i, m in sorted(self.state.outbox.items())
+            if m.published_at is None and (after is None or i > after)
+        ]
         return pending[:limit]
 
     def mark_published(self, ids: Collection[int]) -> None:

@@ -62,6 +62,12 @@ class OfferRepository(abc.ABC):
     def add(self, offer: Offer, preference_deadline: dt.datetime | None = None) -> None:
         """Insert the offer or replace it (an edit); a withdrawal stays in force."""
 
+    def add_many(self, offers: Iterable[tuple[Offer, dt.datetime | None]]) -> None:
+        """`add` each (offer, preference deadline), a later one for the same offer winning;
+        the SQL adapter writes them in one statement."""
+        for offer, preference_deadline in offers:
+            self.add(offer, preference_deadline)
+
     @abc.abstractmethod
     def get(self, offer_id: str) -> Offer | None: ...
 
@@ -196,6 +202,14 @@ class AllocationRepository(abc.ABC):
     ) -> StoredAllocation:
         """Hold, revoke or reactivate one allocation. NotFound if there is none."""
 
+    def set_status_many(
+        self, keys: Collection[tuple[str, str, str]], status: AllocationStatus, reason: str = ""
+    ) -> None:
+        """`set_status` of each (round, student, offer); the SQL adapter updates them in one
+        statement. NotFound if one is missing."""
+        for round_id, student_id, offer_id in keys:
+            self.set_status(round_id, student_id, offer_id, status, reason)
+
 
 class AttendanceRepository(abc.ABC):
     @abc.abstractmethod
@@ -308,8 +322,9 @@ class Outbox(abc.ABC):
             self.add(event, topic, key)
 
     @abc.abstractmethod
-    def unpublished(self, limit: int) -> list[OutboxMessage]:
-        """Up to `limit` unpublished messages in id order. On PostgreSQL the rows stay locked
+    def unpublished(self, limit: int, after: int | None = None) -> list[OutboxMessage]:
+        """Up to `limit` unpublished messages in id order (with an id above `after`, when
+        given: a relay reads a long backlog in parts). On PostgreSQL the rows stay locked
         until the transaction ends, so two relays never publish the same row at once."""
 
     @abc.abstractmethod

@@ -161,6 +161,7 @@ def _apply(
         for i in indices:
             item = decoded[i]
             if isinstance(item, _Bad):
+                handler.flush()  # what the events before it queued goes first
                 if queue_dead_letter(uow, item.letter):
                     outcome.dead_lettered += 1
                 else:
@@ -178,6 +179,7 @@ def _apply(
                     continue
                 errors = (FieldError(field=rejected.field, message=str(rejected)),)
                 letter = dead_letter(messages[i], str(rejected), errors, item.event_id)
+                handler.flush()
                 if queue_dead_letter(uow, letter):
                     outcome.dead_lettered += 1
                 continue
@@ -204,13 +206,19 @@ def _apply(
 
 
 class _Handler:
-    """Checks and applies the events of one batch inside one unit of work."""
+    """Checks and applies the events of one batch inside one unit of work.
+
+    Registrations and rankings are written at the end (`finish`), offer submissions as soon as
+    another kind of event follows them (`flush`): each is one statement for the whole run, and
+    every other event sees the writes of those before it.
+    """
 
     def __init__(self, uow: AbstractUnitOfWork, clock: Clock, events: Sequence[Envelope]) -> None:
         self.uow = uow
         self.clock = clock
         self.students: list[Student] = []
         self.preferences: list[PreferencesRanked] = []
+        self.submitted: dict[str, OfferSubmitted] = {}  # not written yet, in order
         self.rematches: list[str] = []
         # What the checks of preference and attendance events read, fetched at once.
         student_ids: set[str] = set()
@@ -244,6 +252,8 @@ class _Handler:
     # -- checks: raise Rejected, write nothing ------------------------------------------------
 
     def check(self, event: Envelope) -> None:
+        if not isinstance(event, OfferSubmitted):
+            self.flush()  # its checks may read the offers submitted before it
         match event:
             case OfferSubmitted():
                 self._check_submission(event)
@@ -391,19 +401,13 @@ class _Handler:
     # -- effects -----------------------------------------------------------------------------
 
     def apply(self, event: Envelope) -> None:
+        if isinstance(event, OfferSubmitted):
+            self._submit(event)
+            return
+        self.flush()
         match event:
             case StudentRegistered():
                 self.students.append(event.student)
-            case OfferSubmitted():
-                offer_id = event.offer.offer_id
-                self.uow.offers.add(event.offer, event.preference_deadline)
-                self.catalogue[offer_id] = OfferRecord(
-                    offer=event.offer, preference_deadline=event.preference_deadline
-                )
-                if offer_id in self.placed_in:
-                    recheck(
-                        self.uow, self.uow.allocations.find(offer_id=offer_id, statuses=IN_FORCE)
-                    )
             case OfferWithdrawn():
                 self._withdraw(event)
             case PreferencesRanked():
@@ -423,8 +427,33 @@ class _Handler:
             case HostAgainAnswered():
                 self.uow.feedback.answer_host_again(HostAgainRecord.from_event(event))
 
+    def _submit(self, event: OfferSubmitted) -> None:
+        offer_id = event.offer.offer_id
+        if offer_id in self.submitted:
+            self.flush()  # each edit is written, and its risks re-checked, in turn
+        self.submitted[offer_id] = event
+        self.catalogue[offer_id] = OfferRecord(
+            offer=event.offer, preference_deadline=event.preference_deadline
+        )
+
+    def flush(self) -> None:
+        """Write the offers submitted since the last flush, then re-check the risks of the
+        placements in them, offer by offer in the order submitted."""
+        if not self.submitted:
+            return
+        submitted = list(self.submitted.values())
+        self.submitted = {}
+        self.uow.offers.add_many((e.offer, e.preference_deadline) for e in submitted)
+        placed = [e.offer.offer_id for e in submitted if e.offer.offer_id in self.placed_in]
+        if placed:
+            by_offer: dict[str, list[StoredAllocation]] = {}
+            for stored in self.uow.allocations.find(offer_ids=placed, statuses=IN_FORCE):
+                by_offer.setdefault(stored.allocation.offer_id, []).append(stored)
+            recheck(self.uow, [a for offer_id in placed for a in by_offer.get(offer_id, [])])
+
     def finish(self) -> None:
         """The batched writes, then what follows from them."""
+        self.flush()
         if self.students:
             self.uow.students.add_many(self.students)
             ids = {s.student_id for s in self.students}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import ColumnElement, Text, cast, delete, func, select
 
 from schemas import Offer, PreferenceList, Student, StudentOffer
 from services.persistence import repository as repo
@@ -19,10 +20,40 @@ from services.persistence.orm import (
     StudentRow,
 )
 from services.persistence.records import OfferRecord
-from services.persistence.sql.base import SqlRepository, in_schools, upsert
+from services.persistence.sql.base import (
+    Row,
+    RowMemo,
+    SqlRepository,
+    any_of,
+    in_schools,
+    insert_many,
+    json_text,
+    upsert,
+)
 
-FRESH = {"populate_existing": True}  # rows written by upsert() bypass the identity map
-IN_CHUNK = 1000  # ids per IN list, far below SQLite's 32,766 parameters
+# Decoded records kept per process (see RowMemo): about 2 KB a student, 5 KB an offer.
+MEMO_STUDENTS = 25_000
+MEMO_OFFERS = 10_000
+
+
+def _columns(*columns: Any) -> tuple[ColumnElement[Any], ...]:
+    """Columns to select for a RowMemo: JSON ones as their stored text, which is cheap to
+    compare and parsed only when the row has changed (JSON null, as SQLAlchemy writes None,
+    read as SQL NULL, as a bulk insert writes it)."""
+    return tuple(
+        func.nullif(cast(c, Text), "null").label(c.key) if c.key in _JSON_COLUMNS else c
+        for c in columns
+    )
+
+
+_JSON_COLUMNS = {
+    "subjects",
+    "interests",
+    "prior_encounters",
+    "sessions",
+    "prerequisites",
+    "insurance",
+}
 
 
 class SqlStudentRepository(SqlRepository, repo.StudentRepository):
@@ -31,28 +62,27 @@ class SqlStudentRepository(SqlRepository, repo.StudentRepository):
 
     def add_many(self, students: Iterable[Student]) -> None:
         now = self.clock()
-        upsert(self.session, StudentRow, [_student_row(s, now) for s in students])
+        latest = {s.student_id: s for s in students}  # a later registration wins
+        rows = [_student_row(s, now) for s in latest.values()]
+        upsert(self.session, StudentRow, rows)
+        for student, row in zip(latest.values(), rows, strict=True):
+            _STUDENTS.remember(_stored(row, _STUDENT_COLUMNS), student)
 
     def get(self, student_id: str) -> Student | None:
-        row = self.session.get(StudentRow, student_id, populate_existing=True)
-        return None if row is None else _student(row)
+        return self.get_many([student_id]).get(student_id)
 
     def get_many(self, student_ids: Collection[str]) -> dict[str, Student]:
         out: dict[str, Student] = {}
-        ids = sorted(set(student_ids))
-        for start in range(0, len(ids), IN_CHUNK):
-            query = select(StudentRow).where(
-                StudentRow.student_id.in_(ids[start : start + IN_CHUNK])
-            )
-            for row in self.session.scalars(query, execution_options=FRESH):
-                out[row.student_id] = _student(row)
+        for ids in any_of(self.session, StudentRow.student_id, student_ids):
+            students = _STUDENTS.read(self.session, _SELECT_STUDENTS.where(ids))
+            out.update((s.student_id, s) for s in students)
         return out
 
     def find(self, school_ids: repo.SchoolIds = None) -> list[Student]:
-        query = select(StudentRow).order_by(StudentRow.student_id)
+        query = _SELECT_STUDENTS.order_by(StudentRow.student_id)
         if school_ids is not None:
             query = query.where(StudentRow.school_id.in_(sorted(school_ids)))
-        return [_student(row) for row in self.session.scalars(query, execution_options=FRESH)]
+        return _STUDENTS.read(self.session, query)
 
 
 def _student_row(student: Student, now: dt.datetime) -> dict[str, Any]:
@@ -63,51 +93,77 @@ def _student_row(student: Student, now: dt.datetime) -> dict[str, Any]:
     return row
 
 
-def _student(row: StudentRow) -> Student:
-    return Student.model_validate(
-        {
-            "student_id": row.student_id,
-            "school_id": row.school_id,
-            "form": row.form,
-            "date_of_birth": row.date_of_birth,
-            "subjects": row.subjects,
-            "interests": row.interests,
-            "academic_band": row.academic_band,
-            "parental_consent": row.parental_consent,
-            "priority": row.priority,
-            "attended": row.prior_encounters,
-            "name": row.name,
-        }
+def _stored(row: dict[str, Any], columns: tuple[str, ...]) -> Row:
+    """The row as a RowMemo reads it back: JSON columns as their stored text."""
+    return tuple(
+        json_text(row[c]) if c in _JSON_COLUMNS and row[c] is not None else row[c] for c in columns
     )
+
+
+_STUDENT_COLUMNS = (
+    "student_id",
+    "school_id",
+    "form",
+    "date_of_birth",
+    "subjects",
+    "interests",
+    "academic_band",
+    "parental_consent",
+    "priority",
+    "prior_encounters",
+    "name",
+)
+_SELECT_STUDENTS = select(*_columns(*(getattr(StudentRow, c) for c in _STUDENT_COLUMNS)))
+
+
+def _student(row: Row) -> Student:
+    data = dict(zip(_STUDENT_COLUMNS, row, strict=True))
+    for name in ("subjects", "interests", "prior_encounters"):
+        data[name] = json.loads(data[name])
+    data["attended"] = data.pop("prior_encounters")
+    return Student.model_validate(data)
+
+
+_STUDENTS = RowMemo(_student, MEMO_STUDENTS)
 
 
 class SqlOfferRepository(SqlRepository, repo.OfferRepository):
     def add(self, offer: Offer, preference_deadline: dt.datetime | None = None) -> None:
-        row = offer.model_dump(mode="json")
-        row.update(
-            preference_deadline=preference_deadline,
-            withdrawn_at=None,
-            withdrawal_reason="",
-            updated_at=self.clock(),
-        )
+        self.add_many([(offer, preference_deadline)])
+
+    def add_many(self, offers: Iterable[tuple[Offer, dt.datetime | None]]) -> None:
+        now = self.clock()
+        latest = {offer.offer_id: (offer, deadline) for offer, deadline in offers}
+        rows = []
+        for offer, deadline in latest.values():
+            row = offer.model_dump(mode="json")
+            row.update(
+                preference_deadline=deadline,
+                withdrawn_at=None,
+                withdrawal_reason="",
+                updated_at=now,
+            )
+            rows.append(row)
         # An edit replaces the offer but not its withdrawal.
-        upsert(self.session, OfferRow, [row], keep=("withdrawn_at", "withdrawal_reason"))
+        upsert(self.session, OfferRow, rows, keep=("withdrawn_at", "withdrawal_reason"))
+        for (offer, deadline), row in zip(latest.values(), rows, strict=True):
+            # As read back (in UTC), unless the offer was withdrawn before: then the memo misses.
+            utc = None if deadline is None else deadline.astimezone(dt.UTC)
+            record = OfferRecord(offer=offer, preference_deadline=utc)
+            _OFFERS.remember(_stored(row, _OFFER_COLUMNS), record)
 
     def get(self, offer_id: str) -> Offer | None:
-        row = self.session.get(OfferRow, offer_id, populate_existing=True)
-        return None if row is None else _offer(row)
+        record = self.get_record(offer_id)
+        return None if record is None else record.offer
 
     def get_record(self, offer_id: str) -> OfferRecord | None:
-        row = self.session.get(OfferRow, offer_id, populate_existing=True)
-        return None if row is None else _offer_record(row)
+        return self.get_records([offer_id]).get(offer_id)
 
     def get_records(self, offer_ids: Collection[str]) -> dict[str, OfferRecord]:
         out: dict[str, OfferRecord] = {}
-        ids = sorted(set(offer_ids))
-        for start in range(0, len(ids), IN_CHUNK):
-            query = select(OfferRow).where(OfferRow.offer_id.in_(ids[start : start + IN_CHUNK]))
-            for row in self.session.scalars(query, execution_options=FRESH):
-                out[row.offer_id] = _offer_record(row)
+        for ids in any_of(self.session, OfferRow.offer_id, offer_ids):
+            records = _OFFERS.read(self.session, _SELECT_OFFERS.where(ids))
+            out.update((r.offer.offer_id, r) for r in records)
         return out
 
     def withdraw(self, offer_id: str, reason: str = "") -> None:
@@ -119,33 +175,40 @@ class SqlOfferRepository(SqlRepository, repo.OfferRepository):
             row.withdrawal_reason = reason
 
     def find(self, include_withdrawn: bool = False) -> list[Offer]:
-        return [_offer(row) for row in self._rows(include_withdrawn)]
+        return [r.offer for r in self.records(include_withdrawn)]
 
     def records(self, include_withdrawn: bool = True) -> list[OfferRecord]:
-        return [_offer_record(row) for row in self._rows(include_withdrawn)]
-
-    def _rows(self, include_withdrawn: bool) -> list[OfferRow]:
-        query = select(OfferRow).order_by(OfferRow.offer_id)
+        query = _SELECT_OFFERS.order_by(OfferRow.offer_id)
         if not include_withdrawn:
             query = query.where(OfferRow.withdrawn_at.is_(None))
-        return list(self.session.scalars(query, execution_options=FRESH))
+        return _OFFERS.read(self.session, query)
 
 
 _OFFER_FIELDS = tuple(name for name in Offer.model_fields if name != "offer_id")
+_OFFER_COLUMNS = (
+    "offer_id",
+    *_OFFER_FIELDS,
+    "preference_deadline",
+    "withdrawn_at",
+    "withdrawal_reason",
+)
+_SELECT_OFFERS = select(*_columns(*(getattr(OfferRow, c) for c in _OFFER_COLUMNS)))
 
 
-def _offer(row: OfferRow) -> Offer:
-    data = {name: getattr(row, name) for name in _OFFER_FIELDS}
-    return Offer.model_validate({"offer_id": row.offer_id, **data})
-
-
-def _offer_record(row: OfferRow) -> OfferRecord:
+def _offer_record(row: Row) -> OfferRecord:
+    data = dict(zip(_OFFER_COLUMNS, row, strict=True))
+    for name in ("sessions", "prerequisites", "insurance"):
+        if data[name] is not None:
+            data[name] = json.loads(data[name])
     return OfferRecord(
-        offer=_offer(row),
-        preference_deadline=row.preference_deadline,
-        withdrawn_at=row.withdrawn_at,
-        withdrawal_reason=row.withdrawal_reason,
+        offer=Offer.model_validate({name: data[name] for name in ("offer_id", *_OFFER_FIELDS)}),
+        preference_deadline=data["preference_deadline"],
+        withdrawn_at=data["withdrawn_at"],
+        withdrawal_reason=data["withdrawal_reason"],
     )
+
+
+_OFFERS = RowMemo(_offer_record, MEMO_OFFERS)
 
 
 class SqlPreferenceRepository(SqlRepository, repo.PreferenceRepository):
@@ -164,16 +227,14 @@ class SqlPreferenceRepository(SqlRepository, repo.PreferenceRepository):
         upsert(self.session, PreferenceListRow, lists_rows)
         # Ranks are written and read as plain rows (never ORM objects), so replacing them needs
         # no identity-map bookkeeping.
-        self.session.execute(
-            delete(PreferenceRankRow).where(PreferenceRankRow.student_id.in_(sorted(latest)))
-        )
+        for ids in any_of(self.session, PreferenceRankRow.student_id, latest):
+            self.session.execute(delete(PreferenceRankRow).where(ids))
         ranks = [
             {"student_id": p.student_id, "rank": rank, "offer_id": offer_id}
             for p in latest.values()
             for rank, offer_id in enumerate(p.ranked, start=1)
         ]
-        if ranks:
-            self.session.execute(insert(PreferenceRankRow), ranks)
+        insert_many(self.session, PreferenceRankRow, ranks)
 
     def get(self, student_id: str) -> PreferenceList | None:
         row = self.session.get(PreferenceListRow, student_id, populate_existing=True)
