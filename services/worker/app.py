@@ -20,6 +20,7 @@ All workers with the same settings form one consumer group and share the partiti
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import shutil
 import tempfile
@@ -96,6 +97,9 @@ class Worker:
         if self.relay is not None:
             self.relay.start()
         await self.app.start()
+        # What is loaded by now (modules, the app, its clients) lives as long as the worker:
+        # out of the collector's way, a full collection no longer walks it (0.2-0.9 s each).
+        gc.freeze()
 
     async def stop(self) -> None:
         await self.app.stop()

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from matching import solve
@@ -64,6 +64,7 @@ from services.persistence import (
     UnitOfWorkFactory,
     load_instance,
 )
+from services.persistence.relay import collection_paused
 from services.worker.messages import queue, queue_many
 from services.worker.risks import IN_FORCE
 
@@ -232,6 +233,9 @@ def _around_kept(
     offer of its level group or one whose sessions clash with it. Its place is already taken
     off the offer's capacity.
     """
+    if not kept and not forbidden:
+        # Only capacities changed: the references `base` was validated for still hold.
+        return base.model_copy(update={"offers": tuple(offers)})
     by_id = {o.offer_id: o for o in offers}
     held: dict[str, list[Offer]] = {}
     for stored in kept:
@@ -290,19 +294,20 @@ def _finish(
         current = uow.rounds.get(record.round_id)
         if current is None or current.status.finished:
             return None  # another worker finished it while we solved
-        if record.mode == "preview":
-            queue_many(
-                uow,
-                (
-                    AllocationProposed(source=SOURCE, round_id=record.round_id, allocation=a)
-                    for a in result.allocations
-                ),
-            )
-            made, revoked, kept = len(result.allocations), 0, 0
-            message = f"preview: {made} allocations proposed, nothing committed"
-        else:
-            made, revoked, kept = _commit(uow, record, plan, result)
-            message = f"committed: {made} allocations made, {revoked} revoked, {kept} unchanged"
+        with collection_paused():  # tens of thousands of rows and events, all garbage soon
+            if record.mode == "preview":
+                queue_many(
+                    uow,
+                    (
+                        AllocationProposed(source=SOURCE, round_id=record.round_id, allocation=a)
+                        for a in result.allocations
+                    ),
+                )
+                made, revoked, kept = len(result.allocations), 0, 0
+                message = f"preview: {made} allocations proposed, nothing committed"
+            else:
+                made, revoked, kept = _commit(uow, record, plan, result)
+                message = f"committed: {made} allocations made, {revoked} revoked, {kept} unchanged"
         done = uow.rounds.set_status(
             record.round_id, RoundStatus.DONE, message=message, metrics=result.metrics
         )
@@ -330,28 +335,36 @@ def _commit(
     chosen = {(a.student_id, a.offer_id): a for a in result.allocations}
     current = {(a.allocation.student_id, a.allocation.offer_id): a for a in plan.in_force}
     reason = f"replaced by round {record.round_id}"
-    for key in sorted(current.keys() - chosen.keys()):
-        stored = current[key]
-        uow.allocations.set_status(stored.round_id, *key, AllocationStatus.REVOKED, reason)
-        queue(
-            uow,
+    replaced = [current[key] for key in sorted(current.keys() - chosen.keys())]
+    uow.allocations.set_status_many(
+        [(s.round_id, *_key(s)) for s in replaced], AllocationStatus.REVOKED, reason
+    )
+    queue_many(
+        uow,
+        (
             AllocationRevoked(
                 source=SOURCE,
-                round_id=stored.round_id,
-                student_id=key[0],
-                offer_id=key[1],
+                round_id=s.round_id,
+                student_id=s.allocation.student_id,
+                offer_id=s.allocation.offer_id,
                 reason=reason,
-            ),
-        )
+            )
+            for s in replaced
+        ),
+    )
     new = [chosen[key] for key in sorted(chosen.keys() - current.keys())]
     students = {s.student_id: s for s in plan.instance.students}
     offers = {o.offer_id: o for o in plan.instance.offers}
-    safe: list[Allocation] = []
     risky: list[Allocation] = []
-    for allocation in new:
-        at_risk = assess(students[allocation.student_id], offers[allocation.offer_id])
-        (risky if at_risk else safe).append(allocation)
-    uow.allocations.add(record.round_id, safe)
+
+    def safe() -> Iterator[Allocation]:  # assessed as the allocations are written
+        for allocation in new:
+            if assess(students[allocation.student_id], offers[allocation.offer_id]):
+                risky.append(allocation)
+            else:
+                yield allocation
+
+    uow.allocations.add(record.round_id, safe())
     uow.allocations.add(record.round_id, risky, status=AllocationStatus.HELD)
     queue_many(
         uow, (AllocationMade(source=SOURCE, round_id=record.round_id, allocation=a) for a in new)

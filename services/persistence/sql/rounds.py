@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import json
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import CursorResult, select, tuple_, update
 
 from schemas import Allocation, Metrics, RoundRules
 from services.persistence import repository as repo
@@ -17,6 +19,9 @@ from services.persistence.records import (
     StoredAllocation,
 )
 from services.persistence.sql.base import SqlRepository, equals_or_any, in_schools
+from services.persistence.sql.messaging import append_rows, stored
+
+STATUS_CHUNK = 5_000  # allocations per UPDATE: 15,000 parameters, below SQLite's 32,766
 
 
 class SqlRoundRepository(SqlRepository, repo.RoundRepository):
@@ -99,28 +104,32 @@ class SqlAllocationRepository(SqlRepository, repo.AllocationRepository):
         allocations: Iterable[Allocation],
         status: AllocationStatus = AllocationStatus.ACTIVE,
     ) -> int:
-        now = self.clock()
-        rows = [
-            {
-                "round_id": round_id,
-                "student_id": a.student_id,
-                "offer_id": a.offer_id,
-                "kind": a.kind.value,
-                "level_group": a.group.value,
-                "rank": a.rank,
-                "pinned": a.pinned,
-                "pending_interview": a.pending_interview,
-                "risks": [r.value for r in a.risks],
-                "status": status.value,
-                "reason": "",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for a in allocations
-        ]
-        if rows:
-            self.session.execute(insert(AllocationRow), rows)  # one batched INSERT
-        return len(rows)
+        now = stored(self.session, AllocationRow.__table__.c.created_at, self.clock())
+        added = 0
+
+        def rows() -> Iterator[tuple[Any, ...]]:  # streamed: a COPY starts with the first
+            nonlocal added
+            for a in allocations:
+                added += 1
+                risks = _json([r.value for r in a.risks]) if a.risks else "[]"
+                yield (
+                    round_id,
+                    a.student_id,
+                    a.offer_id,
+                    a.kind.value,
+                    a.group.value,
+                    a.rank,
+                    a.pinned,
+                    a.pending_interview,
+                    risks,
+                    status.value,
+                    "",
+                    now,
+                    now,
+                )
+
+        append_rows(self.session, AllocationRow, _ALLOCATION_COLUMNS, rows())
+        return added
 
     def find(
         self,
@@ -133,7 +142,7 @@ class SqlAllocationRepository(SqlRepository, repo.AllocationRepository):
         student_ids: Collection[str] | None = None,
         offer_ids: Collection[str] | None = None,
     ) -> list[StoredAllocation]:
-        query = in_schools(select(AllocationRow), AllocationRow.student_id, school_ids).where(
+        query = in_schools(_SELECT_ALLOCATIONS, AllocationRow.student_id, school_ids).where(
             equals_or_any(AllocationRow.round_id, round_id),
             equals_or_any(AllocationRow.student_id, student_id),
             equals_or_any(AllocationRow.offer_id, offer_id),
@@ -147,7 +156,7 @@ class SqlAllocationRepository(SqlRepository, repo.AllocationRepository):
         query = query.order_by(
             AllocationRow.round_id, AllocationRow.student_id, AllocationRow.offer_id
         )
-        return [_allocation(row) for row in self.session.scalars(query)]
+        return [_stored_allocation(row) for row in self.session.execute(query)]
 
     def set_status(
         self,
@@ -170,6 +179,86 @@ class SqlAllocationRepository(SqlRepository, repo.AllocationRepository):
         row.reason = reason
         row.updated_at = self.clock()
         return _allocation(row)
+
+    def set_status_many(
+        self, keys: Collection[tuple[str, str, str]], status: AllocationStatus, reason: str = ""
+    ) -> None:
+        wanted = sorted(set(keys))
+        now = self.clock()
+        for start in range(0, len(wanted), STATUS_CHUNK):
+            chunk = wanted[start : start + STATUS_CHUNK]
+            changed = self.session.execute(
+                update(AllocationRow)
+                .where(
+                    tuple_(
+                        AllocationRow.round_id, AllocationRow.student_id, AllocationRow.offer_id
+                    ).in_(chunk)
+                )
+                .values(status=status.value, reason=reason, updated_at=now),
+                execution_options={"synchronize_session": False},
+            )
+            if cast(CursorResult[Any], changed).rowcount != len(chunk):
+                raise NotFound(f"some of {len(chunk)} allocations are not stored")
+
+
+_ALLOCATION_COLUMNS = (
+    "round_id",
+    "student_id",
+    "offer_id",
+    "kind",
+    "level_group",
+    "rank",
+    "pinned",
+    "pending_interview",
+    "risks",
+    "status",
+    "reason",
+    "created_at",
+    "updated_at",
+)
+_SELECT_ALLOCATIONS = select(
+    AllocationRow.round_id,
+    AllocationRow.student_id,
+    AllocationRow.offer_id,
+    AllocationRow.kind,
+    AllocationRow.level_group,
+    AllocationRow.rank,
+    AllocationRow.pinned,
+    AllocationRow.pending_interview,
+    AllocationRow.risks,
+    AllocationRow.status,
+    AllocationRow.reason,
+    AllocationRow.created_at,
+)
+
+
+def _json(value: object) -> str:
+    """Compact JSON, as the engine's serializer writes a JSON column (see `Database`)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _stored_allocation(row: Sequence[Any]) -> StoredAllocation:
+    """A stored allocation from a row of `_SELECT_ALLOCATIONS`, read as plain columns rather
+    than ORM objects (a round reads tens of thousands)."""
+    round_id, student_id, offer_id, kind, group, rank, pinned, pending, risks = row[:9]
+    allocation = Allocation(
+        student_id=student_id,
+        offer_id=offer_id,
+        kind=kind,
+        group=group,
+        rank=rank,
+        pinned=pinned,
+        pending_interview=pending,
+        risks=risks,
+    )
+    status, reason, created_at = row[9:]
+    return StoredAllocation(
+        round_id=round_id,
+        allocation=allocation,
+        status=status,
+        reason=reason,
+        created_at=created_at,
+    )
 
 
 def _allocation(row: AllocationRow) -> StoredAllocation:

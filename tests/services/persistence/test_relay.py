@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from schemas.events import ANY_EVENT, OfferWithdrawn
 from services.persistence import PublishFailed, UnitOfWorkFactory, relay_once, relay_pending
+from services.persistence import relay as relay_module
+from services.persistence.relay import collection_paused
 
 Sent = tuple[str, str, str]  # (topic, key, event_id)
 
@@ -133,3 +137,43 @@ def test_a_consumer_that_dedupes_by_event_id_applies_a_republished_event_once(
                 applied.append(event.event_id)
                 uow.commit()
     assert applied == ["ev-000", "ev-001"]
+
+
+def test_a_batch_longer_than_a_read_is_read_in_parts_published_in_order_and_marked(
+    uow_factory: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "READ_CHUNK", 2)
+    ids = _queue(uow_factory, 7)
+    publish = Publisher()
+    assert relay_once(uow_factory, publish, batch=5) == 5  # reads of 2, 2 and 1
+    assert _ids(publish) == ids[:5]
+    assert _pending(uow_factory) == ids[5:]
+    assert relay_once(uow_factory, publish, batch=5) == 2
+    assert _ids(publish) == ids
+
+
+def test_unpublished_after_an_id_skips_the_messages_up_to_it(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    ids = _queue(uow_factory, 4)
+    with uow_factory() as uow:
+        first = uow.outbox.unpublished(2)
+        rest = uow.outbox.unpublished(10, after=first[-1].id)
+        assert [m.event_id for m in rest] == ids[2:]
+        assert uow.outbox.unpublished(10, after=rest[-1].id) == []
+
+
+def test_collection_is_paused_until_the_last_nested_block_ends() -> None:
+    assert gc.isenabled()
+    with collection_paused():
+        with collection_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # paused by someone else: left as it was
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

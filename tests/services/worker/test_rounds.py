@@ -10,11 +10,14 @@ import datetime as dt
 import json
 from typing import Any
 
+import pytest
+
 from schemas import OfferKind, Prerequisites, RoundRules, StudentOffer
 from schemas.entities import Offer
 from schemas.events import AttendanceRecorded, OfferSubmitted, RoundRequested
 from services.persistence import (
     AllocationStatus,
+    NotFound,
     RoundRecord,
     RoundStatus,
     UnitOfWorkFactory,
@@ -533,3 +536,72 @@ def test_a_round_for_a_school_without_students_completes_with_nothing_made(
     assert record is not None and record.status is RoundStatus.DONE
     assert record.message == "committed: 0 allocations made, 0 revoked, 0 unchanged"
     assert statuses(uow_factory) == {}
+
+
+def test_a_large_commit_stores_and_queues_every_allocation_in_order(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    """60 students: enough rows for the bulk paths (COPY on PostgreSQL), with held allocations
+    among them, then a re-run that revokes 60 and makes 60."""
+    students = [f"s{i:02d}" for i in range(60)]
+    seed(
+        uow_factory,
+        [f.student(s) for s in students],
+        [
+            offer("a", 0, capacity=60),
+            offer("b", 1, L3, capacity=30, teacher_previsit_done=False),  # a risk: held
+            offer("c", 1, L3, capacity=30, teacher_previsit_done=True),
+        ],
+        [f.prefs(s, "a", "bc"[i % 2]) for i, s in enumerate(students)],
+    )
+    run_round(uow_factory, school_round("r1"), clock)
+
+    first = drain(uow_factory)
+    pairs = [(s, o) for i, s in enumerate(students) for o in ("a", "bc"[i % 2])]
+    assert made(first) == [("r1", s, o, 1 if o == "a" else 2) for s, o in pairs]
+    assert completed(first)["made"] == 120
+    held = {("r1", s, "b"): HELD for i, s in enumerate(students) if i % 2 == 0}
+    assert statuses(uow_factory) == {("r1", s, o): ACTIVE for s, o in pairs} | held
+
+    seed(
+        uow_factory,
+        offers=[offer("d", 2, capacity=60)],
+        preferences=[f.prefs(s, "d", "a", "bc"[i % 2]) for i, s in enumerate(students)],
+    )
+    record = run_round(uow_factory, school_round("r2"), clock)
+
+    assert record is not None
+    assert record.message == "committed: 60 allocations made, 60 revoked, 60 unchanged"
+    second = queued(uow_factory)
+    assert [p["type"] for _, _, p in second] == [
+        *["allocation_revoked"] * 60,
+        *["allocation_made"] * 60,
+        "round_completed",
+    ]
+    assert [(p["student_id"], p["offer_id"]) for _, _, p in second[:60]] == [
+        (s, "a") for s in students
+    ]
+    assert made(second) == [("r2", s, "d", 1) for s in students]
+    after = statuses(uow_factory)
+    assert [after[("r1", s, "a")] for s in students] == [REVOKED] * 60
+    assert [after[("r2", s, "d")] for s in students] == [ACTIVE] * 60
+    assert sum(status is HELD for status in after.values()) == 30
+
+
+def test_statuses_set_at_once_change_each_allocation_or_fail_on_a_missing_one(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    two_students_two_offers(uow_factory)
+    run_round(uow_factory, school_round("r1"), clock)
+    keys = sorted(statuses(uow_factory))
+    assert len(keys) == 3
+    with uow_factory() as uow:
+        uow.allocations.set_status_many(keys[:2], REVOKED, "tested")
+        uow.commit()
+    assert statuses(uow_factory) == {keys[0]: REVOKED, keys[1]: REVOKED, keys[2]: ACTIVE}
+    with uow_factory() as uow:
+        [revoked] = uow.allocations.find(round_id="r1", student_id=keys[0][1], offer_id=keys[0][2])
+        assert revoked.reason == "tested"
+    with pytest.raises(NotFound), uow_factory() as uow:
+        uow.allocations.set_status_many([keys[2], ("r1", "s1", "nowhere")], HELD)
+    assert statuses(uow_factory)[keys[2]] == ACTIVE
