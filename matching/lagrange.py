@@ -353,9 +353,14 @@ def search(
 @functools.cache
 def _compiled_search() -> Callable[[IntArray, IntArray, IntArray, int, int, int], tuple[int, int]]:
     """`search`, compiled on first use (imported then too: most processes never certify).
-    numba caches the machine code on disk, so later processes load it in milliseconds."""
+    numba caches the machine code on disk, so later processes load it in milliseconds; where
+    nothing can be written (a read-only install, no home directory) each process compiles it
+    once instead, in about half a second."""
     import numba
 
     compiled: Callable[[IntArray, IntArray, IntArray, int, int, int], tuple[int, int]]
-    compiled = numba.njit(cache=True, nogil=True)(search)
+    try:
+        compiled = numba.njit(cache=True, nogil=True)(search)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        compiled = numba.njit(cache=False, nogil=True)(search)
     return compiled

@@ -8,6 +8,7 @@ a claimed proof is the optimum itself.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,3 +54,25 @@ def test_the_compiled_search_finds_what_the_python_search_finds(
     beyond = data.draw(st.sampled_from([1, 3, 10, 1 << 62]))
     args = (indptr, heads, reduced, source, target, beyond)
     assert _compiled_search()(*args) == search(*args)
+
+
+def test_the_search_is_still_compiled_where_nothing_can_be_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numba
+
+    real = numba.njit
+
+    def no_cache_dir(**options: object) -> object:
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'search': no locator available")
+        return real(**options)
+
+    monkeypatch.setattr(numba, "njit", no_cache_dir)
+    _compiled_search.cache_clear()
+    try:
+        indptr = np.array([0, 1, 1], dtype=np.int64)
+        one_arc = np.array([1], dtype=np.int64)
+        assert _compiled_search()(indptr, one_arc, one_arc, 0, 1, 1 << 62) == (1, 2)
+    finally:
+        _compiled_search.cache_clear()
