@@ -17,6 +17,7 @@ the cheaper of its two removals, so the penalised flow gives up the cheaper side
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import itertools
@@ -26,7 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from matching.clashes import find_clashes, repair
-from matching.flow import FlowSolution, Network, Weights, scalar, solve_relaxation, weights
+from matching.flow import (
+    NETWORKS,
+    FlowSolution,
+    Network,
+    Weights,
+    scalar,
+    solve_relaxation,
+    weights,
+)
 from matching.objective import Objective, value_of
 from matching.potentials import potentials, residual
 from matching.problem import BoolArray, IntArray, Problem
@@ -110,10 +119,25 @@ class _Certifier:
         return penalty
 
     def solve(self, forbid: BoolArray | None) -> FlowSolution:
+        """The penalised relaxation. A network with no penalty or forbidden arc keeps the
+        root's flow, its costs in the penalised units: it is optimal there as it stands."""
+        problem, root = self.problem, self.root
         penalty = self.penalty()
-        self.current = solve_relaxation(
-            self.problem, forbid, self.seed, penalty=penalty, scale=_SCALE
+        touched = penalty != 0
+        if forbid is not None:
+            touched |= forbid
+        groups = np.unique(problem.arc_group[touched])
+        moved = tuple(k for k, g in enumerate(NETWORKS) if np.isin(g, groups).any())
+        sol = solve_relaxation(
+            problem, forbid, self.seed, networks=moved, penalty=penalty, scale=_SCALE
         )
+        kept = tuple(k for k in root.networks if k not in moved)
+        selected = sol.selected.copy()
+        for k in kept:
+            selected |= root.selected & np.isin(problem.arc_group, NETWORKS[k])
+        networks = {**sol.networks, **{k: _scaled(root.networks[k]) for k in kept}}
+        max_pairs = sol.max_pairs if 0 in moved else root.max_pairs
+        self.current = FlowSolution(selected, max_pairs, networks)
         return self.current
 
     def evaluate(self, sol: FlowSolution, forbid: BoolArray | None = None) -> int | None:
@@ -157,6 +181,12 @@ class _Certifier:
                 return  # a branch that loses a pair needs a bound this method cannot give
             bounds.append(ub)
         self.best_ub = min(self.best_ub, max(bounds))
+
+
+def _scaled(net: Network) -> Network:
+    """`net` with its costs (and potentials) in the certificate's units."""
+    potential = None if net.potential is None else net.potential * _SCALE
+    return dataclasses.replace(net, costs=net.costs * _SCALE, potential=potential)
 
 
 @dataclass
