@@ -10,13 +10,27 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Self
 
-from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_serializer, field_validator, model_validator
 
 from schemas.common import ELECTIVES, District, Form, Frozen, Id, OfferKind, Period, Sector
 
 MAX_DAYS = {Period.TERM: 3, Period.HOLIDAY: 5}
 MAX_HOURS_PER_DAY = 8.0
 LATEST_END = dt.time(20, 0)
+
+Hours = Annotated[float, Field(ge=0, le=MAX_HOURS_PER_DAY)]  # spent at a placement in a day
+
+
+def _each_once(ranked: tuple[str, ...]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    for offer_id in ranked:
+        if offer_id in seen:
+            raise ValueError(f"offer {offer_id} is ranked twice")
+        seen.add(offer_id)
+    return ranked
+
+
+RankedOffers = Annotated[tuple[Id, ...], AfterValidator(_each_once)]  # best first, each once
 
 
 def _check_electives(values: frozenset[str]) -> frozenset[str]:
@@ -178,15 +192,5 @@ class PreferenceList(Frozen):
     """A student's offers, best first."""
 
     student_id: Id
-    ranked: tuple[Id, ...] = ()
+    ranked: RankedOffers = ()
     submitted_at: dt.datetime | None = None
-
-    @field_validator("ranked")
-    @classmethod
-    def _unique(cls, ranked: tuple[str, ...]) -> tuple[str, ...]:
-        seen: set[str] = set()
-        for offer_id in ranked:
-            if offer_id in seen:
-                raise ValueError(f"offer {offer_id} is ranked twice")
-            seen.add(offer_id)
-        return ranked

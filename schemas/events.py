@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, TypeAdapter, model_validator
 
 from schemas.common import Form, Frozen, Id, LevelGroup, OfferKind
-from schemas.entities import Offer, PreferenceList, Student
+from schemas.entities import Hours, Offer, PreferenceList, Student
 from schemas.instance import RoundRules
 from schemas.result import Allocation, Metrics, RiskCode
 
@@ -65,7 +65,7 @@ class AttendanceRecorded(Envelope):
     offer_id: Id
     date: dt.date
     attended: bool
-    hours: Annotated[float, Field(ge=0, le=8)] = 0.0
+    hours: Hours = 0.0
     debriefed: bool = False
 
 

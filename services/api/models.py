@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field
 
 from matching.coverage import CoverageRow
 from schemas import Form, Offer, OfferKind, RoundRules, Session
 from schemas.common import District, Frozen, Id, Period, Sector
+from schemas.entities import Hours, RankedOffers
 from services.persistence import AllocationStatus
 
 
@@ -51,7 +52,7 @@ class AttendanceIn(Frozen):
     offer_id: Id
     date: dt.date
     attended: bool
-    hours: Annotated[float, Field(ge=0, le=8)] = 0.0
+    hours: Hours = 0.0
     debriefed: bool = False
 
 
@@ -179,17 +180,7 @@ class StudentOffers(BaseModel):
 
 
 class Ranking(Frozen):
-    ranked: tuple[Id, ...] = Field(default=(), description="offer ids, best first")
-
-    @field_validator("ranked")
-    @classmethod
-    def _unique(cls, ranked: tuple[str, ...]) -> tuple[str, ...]:
-        seen: set[str] = set()
-        for offer_id in ranked:
-            if offer_id in seen:
-                raise ValueError(f"offer {offer_id} is ranked twice")
-            seen.add(offer_id)
-        return ranked
+    ranked: RankedOffers = Field(default=(), description="offer ids, best first")
 
 
 class Reflection(Frozen):

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from schemas import Allocation, Metrics, Offer, RiskCode, RoundRules
 from schemas.common import Frozen, Id
+from schemas.entities import Hours
 from schemas.events import (
     AttendanceRecorded,
     HostAgainAnswered,
@@ -143,7 +144,7 @@ class AttendanceRecord(Frozen):
     offer_id: Id
     date: dt.date
     attended: bool
-    hours: Annotated[float, Field(ge=0, le=8)] = 0.0
+    hours: Hours = 0.0
     debriefed: bool = False
     recorded_at: dt.datetime = Field(default_factory=utcnow)
     # When a debrief was first recorded (Benchmark 9 asks for feedback within a week). The
