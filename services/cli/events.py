@@ -33,6 +33,9 @@ from services.broker import (
 from services.cli.loading import (
     InputError,
     describe_validation_error,
+    port,
+    positive_float,
+    positive_int,
     settings_from_env,
     terminate_as_interrupt,
 )
@@ -49,7 +52,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     broker = commands.add_parser(
         "broker", help="run the embedded Kafka-compatible broker until Ctrl-C"
     )
-    broker.add_argument("--port", type=_port, help="loopback port (default: a free one)")
+    broker.add_argument("--port", type=port, help="loopback port (default: a free one)")
     broker.set_defaults(handler=_reporting(_broker))
 
     events = commands.add_parser("events", help="publish events to, or tail, the broker's topics")
@@ -62,8 +65,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     follow = actions.add_parser("tail", help="print a topic's events, one JSON line each")
     follow.add_argument("topic", help="students, offers, preferences, attendance, rounds, ...")
     follow.add_argument("--from-beginning", action="store_true", help="not only new events")
-    follow.add_argument("--limit", type=_positive_int, help="stop after N events")
-    follow.add_argument("--timeout", type=_positive_float, help="stop after S idle seconds")
+    follow.add_argument("--limit", type=positive_int, help="stop after N events")
+    follow.add_argument("--timeout", type=positive_float, help="stop after S idle seconds")
     follow.set_defaults(handler=_reporting(_tail))
 
 
@@ -205,30 +208,3 @@ def _warn(message: str) -> None:
 
 def _stderr() -> Console:
     return Console(file=sys.stderr, soft_wrap=True, highlight=False)
-
-
-def _port(text: str) -> int:
-    value = _positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value

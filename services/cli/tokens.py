@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from services.cli.loading import (
     InputError,
     describe_validation_error,
+    positive_int,
     settings_from_env,
 )
 from services.persistence import Database, NotFound
@@ -42,7 +43,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     create.add_argument(
         "--tenant", help="school id (careers), provider id (employer) or student id (student)"
     )
-    create.add_argument("--expires-days", type=_days, help="valid for this many days")
+    create.add_argument("--expires-days", type=positive_int, help="valid for this many days")
     create.add_argument("--label", default="", help="a note on whose token it is")
     create.set_defaults(handler=_create)
     revoke = actions.add_parser("revoke", help="revoke a token by its id")
@@ -154,16 +155,6 @@ def _api(args: argparse.Namespace, console: Console) -> int:
 
 def _database() -> Database:
     return Database.from_settings(settings_from_env())
-
-
-def _days(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _database_problem(error: OperationalError | ProgrammingError) -> str:
