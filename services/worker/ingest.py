@@ -49,7 +49,6 @@ from schemas.events import (
     PairPinned,
     PreferencesRanked,
     ReflectionSubmitted,
-    RiskFlagged,
     RoundRequested,
     StudentRegistered,
 )
@@ -75,7 +74,7 @@ from services.worker.messages import (
     queue,
     queue_dead_letter,
 )
-from services.worker.risks import IN_FORCE, recheck
+from services.worker.risks import IN_FORCE, flag_risk, recheck
 
 SOURCE = "placement-ingest"
 INGEST_TOPICS = ("students", "offers", "preferences", "attendance")
@@ -509,17 +508,8 @@ class _Handler:
         affected: list[str] = []
         for stored in allocations:
             a = stored.allocation
-            if flag is not None and self.uow.risks.flag(a.student_id, a.offer_id, flag, reason):
-                queue(
-                    self.uow,
-                    RiskFlagged(
-                        source=SOURCE,
-                        student_id=a.student_id,
-                        offer_id=a.offer_id,
-                        code=flag,
-                        detail=reason,
-                    ),
-                )
+            if flag is not None:
+                flag_risk(self.uow, a.student_id, a.offer_id, flag, reason, SOURCE)
             self.uow.allocations.set_status(
                 stored.round_id, a.student_id, a.offer_id, AllocationStatus.REVOKED, reason
             )

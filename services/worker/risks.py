@@ -35,6 +35,26 @@ class RiskChanges:
     released: int = 0
 
 
+def flag_risk(
+    uow: AbstractUnitOfWork,
+    student_id: str,
+    offer_id: str,
+    code: RiskCode,
+    detail: str,
+    source: str = SOURCE,
+) -> bool:
+    """Flag the placement's risk and queue its RiskFlagged; False if it was flagged already."""
+    if not uow.risks.flag(student_id, offer_id, code, detail):
+        return False
+    queue(
+        uow,
+        RiskFlagged(
+            source=source, student_id=student_id, offer_id=offer_id, code=code, detail=detail
+        ),
+    )
+    return True
+
+
 def recheck(uow: AbstractUnitOfWork, allocations: Iterable[StoredAllocation]) -> RiskChanges:
     """Assess each allocation in force against its student and offer as stored now.
 
@@ -62,18 +82,8 @@ def recheck(uow: AbstractUnitOfWork, allocations: Iterable[StoredAllocation]) ->
         findings = {f.code: f for f in assess(student, record.offer, withdrawn=record.withdrawn)}
         flagged = flagged_now.get((allocation.student_id, allocation.offer_id), set())
         for code, finding in sorted(findings.items()):
-            if uow.risks.flag(allocation.student_id, allocation.offer_id, code, finding.detail):
+            if flag_risk(uow, allocation.student_id, allocation.offer_id, code, finding.detail):
                 changes.flagged += 1
-                queue(
-                    uow,
-                    RiskFlagged(
-                        source=SOURCE,
-                        student_id=allocation.student_id,
-                        offer_id=allocation.offer_id,
-                        code=code,
-                        detail=finding.detail,
-                    ),
-                )
         for code in sorted(flagged - findings.keys()):
             if uow.risks.clear(allocation.student_id, allocation.offer_id, code):
                 changes.cleared += 1
