@@ -19,11 +19,9 @@ Kafka adapter lives with the broker code). Delivery is at-least-once, by design:
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
+from matching.collector import collection_paused
 from services.persistence.errors import PersistenceError
 from services.persistence.unit_of_work import UnitOfWorkFactory
 
@@ -31,33 +29,6 @@ Publish = Callable[[str, str, bytes], None]  # (logical topic, key, JSON value)
 
 DEFAULT_BATCH = 50_000  # a round publishes one event per allocation: tens of thousands
 READ_CHUNK = 5_000  # a batch is read in parts, published as they come
-
-
-_pauses = 0  # collection_paused() blocks under way, in any thread
-_resume = False  # whether the last one to end enables the collector again
-_pauses_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def collection_paused() -> Iterator[None]:
-    """Hold Python's cyclic garbage collector off while a batch allocates tens of thousands of
-    short-lived objects (messages, events, rows). Allocating that many triggers full
-    collections, and a full collection walks the whole heap of a worker: a few hundred
-    milliseconds each. The objects are not cyclic, so reference counting frees them all the
-    same; the collector carries on as before once the last block, in any thread, ends."""
-    global _pauses, _resume
-    with _pauses_lock:
-        if _pauses == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pauses_lock:
-            _pauses -= 1
-            if _pauses == 0 and _resume:
-                gc.enable()
 
 
 class PublishFailed(PersistenceError):

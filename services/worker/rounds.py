@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from matching import solve
+from matching.collector import collection_paused
 from matching.risk import assess
 from schemas import (
     Allocation,
@@ -64,7 +65,6 @@ from services.persistence import (
     UnitOfWorkFactory,
     load_instance,
 )
-from services.persistence.relay import collection_paused
 from services.worker.messages import queue, queue_many
 from services.worker.risks import IN_FORCE
 

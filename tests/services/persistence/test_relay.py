@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-
 import pytest
 
 from schemas.events import ANY_EVENT, OfferWithdrawn
 from services.persistence import PublishFailed, UnitOfWorkFactory, relay_once, relay_pending
 from services.persistence import relay as relay_module
-from services.persistence.relay import collection_paused
 
 Sent = tuple[str, str, str]  # (topic, key, event_id)
 
@@ -161,19 +158,3 @@ def test_unpublished_after_an_id_skips_the_messages_up_to_it(
         rest = uow.outbox.unpublished(10, after=first[-1].id)
         assert [m.event_id for m in rest] == ids[2:]
         assert uow.outbox.unpublished(10, after=rest[-1].id) == []
-
-
-def test_collection_is_paused_until_the_last_nested_block_ends() -> None:
-    assert gc.isenabled()
-    with collection_paused():
-        with collection_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    gc.disable()  # paused by someone else: left as it was
-    try:
-        with collection_paused():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
