@@ -28,6 +28,7 @@ solved again with the exact weights only when that proof fails.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,8 +62,9 @@ class Weights:
 class Network:
     """A solved network. Its first len(arcs) arcs are the candidate arcs `arcs`, in order.
 
-    `costs` are always the exact lexicographic costs of `weights`, whatever weights the solver
-    was given (see `_solve_checked`)."""
+    `costs` are always the exact lexicographic costs of `weights` with level 2 at the global
+    weight (`Weights.below_target`), whatever weights the solver was given (see
+    `_solve_checked`)."""
 
     arcs: IntArray
     tails: IntArray
@@ -236,13 +238,17 @@ def _solve_checked(
 
     Returns the solver, the flows, the costs of `w` and the potentials when computed.
     """
-    costs = costs_of(w)
+    # The costs kept, and proven optimal: level 2 at the global weight, so that every
+    # network's costs add up to the scalar (`scalar`) and the certificate's penalised costs
+    # differ from them on the penalised arcs alone. The optimal flows are the same for both
+    # weights (each makes level 2 dominate), but OR-Tools takes the smaller.
+    costs = costs_of(dataclasses.replace(w, below_target_b8=w.below_target))
     if fast is not None and fast.placement < w.placement:
         mcf, flows = _run(tails, heads, caps, costs_of(fast), n_nodes, supply, what)
         found = potentials(*residual(tails, heads, caps, costs, flows), n_nodes, CHECK_ROUNDS)
         if found is not None:
             return mcf, flows, costs, found
-    mcf, flows = _run(tails, heads, caps, costs, n_nodes, supply, what)
+    mcf, flows = _run(tails, heads, caps, costs_of(w), n_nodes, supply, what)
     return mcf, flows, costs, None
 
 

@@ -12,36 +12,44 @@ Good multipliers come from the relaxation's own duals. Node potentials are short
 distances in the residual graph (Bellman-Ford, vectorised); with them every residual arc has
 a non-negative reduced cost, and the exact cost of taking one arc out of the optimum is the
 cheapest cycle through its reverse, found by Dijkstra. Each clash gets lam_k one unit above
-the cheaper of its two removals, so the penalised flow gives up the cheaper side.
+the cheaper of its two removals, so the penalised flow gives up the cheaper side. Each
+penalised flow is re-optimised from the last one (matching/reoptimise.py): a round changes
+the costs of a few dozen arcs, so this costs a few shortest paths, not a whole solve.
+
+Where the prices cannot settle a clash (its price bracket closes with the flow taking both
+arcs on one side and neither on the other: the Lagrangian's duality gap), the search
+branches: every clash-free allocation leaves out one of the two arcs, so each side forbids
+one and is priced on its own, depth first, and the larger of the two sides' bounds holds.
+A side that forbids an arc the maximum flow cannot do without holds nothing better than an
+allocation that keeps every pair.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import heapq
-import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from matching.clashes import find_clashes, repair
+from matching.compiled import compiled
+from matching.errors import MatchingError
 from matching.flow import (
-    NETWORKS,
     FlowSolution,
     Network,
     Weights,
     scalar,
-    solve_relaxation,
     weights,
 )
 from matching.objective import Objective, value_of
 from matching.potentials import potentials, residual
 from matching.problem import BoolArray, IntArray, Problem
+from matching.reoptimise import reoptimise
 
-CERTIFICATE_ROUNDS = 6
-MAX_BRANCH_CLASHES = 3  # 2**3 branches at most
+CERTIFICATE_ROUNDS = 6  # pricing rounds at the top
+BRANCH_ROUNDS = 3  # pricing rounds in each branch
+MAX_BRANCHES = 24
 _REPAIR_AT_MOST = 3  # penalised flows with more clashes only tighten the bound
 # Objective costs are doubled under penalties, so a price one unit above a removal cost sits
 # half an objective unit above it: ties are broken strictly, and the bound is floored back.
@@ -62,125 +70,164 @@ def certify(
 ) -> Certificate:
     """Tighten the bound and improve `feasible` until they meet, or the budget runs out.
 
-    `effort` caps the node expansions of all shortest-path searches; with the fixed number
+    `effort` caps the node expansions of all shortest-path searches; with the fixed numbers
     of rounds and branches, the work done, and so the result, is the same on every machine.
     """
-    budget = _Budget(effort)
-    cert = _Certifier(problem, root, feasible, seed)
-    while not cert.done() and cert.rounds < CERTIFICATE_ROUNDS:
-        if not cert.reprice(budget):
-            break
-        cert.evaluate(cert.solve(None))
-    if not cert.done() and not budget.exhausted:
-        cert.branch()
+    cert = _Certifier(problem, root, feasible, seed, _Budget(effort))
+    top = _Node(None, {}, root)
+    bound = cert.explore(top, scalar(cert.w, cert.root_value), CERTIFICATE_ROUNDS)
+    cert.best_ub = bound
     proven = cert.done()
-    bound = cert.best_value if proven else (cert.root_value[0], *_decode(cert.w, cert.best_ub))
-    method = f"Lagrangian certificate ({cert.rounds} rounds, {len(cert.lam)} clashes priced"
+    bound_value = cert.best_value if proven else (cert.root_value[0], *_decode(cert.w, bound))
+    method = f"Lagrangian certificate ({top.rounds} rounds, {len(top.lam)} clashes priced"
     method += f", {cert.branches} branches)" if cert.branches else ")"
-    return Certificate(cert.best, cert.best_value, bound, proven, method)
+    return Certificate(cert.best, cert.best_value, bound_value, proven, method)
+
+
+@dataclass
+class _Node:
+    """A branch of the search: the arcs it forbids (None at the top), its own multipliers,
+    and its last penalised flow."""
+
+    forbid: BoolArray | None
+    lam: dict[tuple[int, int], _Price]
+    current: FlowSolution
+    rounds: int = 0
 
 
 class _Certifier:
     def __init__(
-        self, problem: Problem, root: FlowSolution, feasible: BoolArray, seed: int
+        self, problem: Problem, root: FlowSolution, feasible: BoolArray, seed: int, budget: _Budget
     ) -> None:
         self.problem = problem
         self.root = root
         self.seed = seed
+        self.budget = budget
         self.w = weights(problem)
         self.root_value = value_of(problem, root.selected)
         self.best_ub = scalar(self.w, self.root_value)
         self.best = feasible
         self.best_value = value_of(problem, feasible)
-        self.lam: dict[tuple[int, int], _Price] = {}
-        self.current = root
-        self.rounds = 0
         self.branches = 0
 
     def done(self) -> bool:
-        v = self.best_value
-        return v[0] == self.root_value[0] and scalar(self.w, v) >= self.best_ub
+        return self.has_max_pairs() and self.best_scalar() >= self.best_ub
 
-    def reprice(self, budget: _Budget) -> bool:
-        """New multipliers from the current flow's duals; False when nothing moves."""
-        self.rounds += 1
+    def has_max_pairs(self) -> bool:
+        return self.best_value[0] == self.root_value[0]
+
+    def best_scalar(self) -> int:
+        return scalar(self.w, self.best_value) if self.has_max_pairs() else -_FAR
+
+    def explore(self, node: _Node, ub: int, rounds: int) -> int:
+        """A bound on every clash-free allocation with the maximum pairs in `node`'s branch,
+        which is `ub` or tighter: up to `rounds` rounds of pricing, then (budget allowing) a
+        split on one clash the prices could not settle, each side explored in turn.
+        Depth first, so better allocations found on the way prune what is left."""
+        while ub > self.best_scalar() and node.rounds < rounds:
+            if not self.reprice(node):
+                break
+            ub = min(ub, self.evaluate(node, self.solve(node, node.forbid)))
+        if ub <= self.best_scalar() or self.branches >= MAX_BRANCHES or self.budget.exhausted:
+            return ub
+        stuck = self.stuck(node)
+        if not stuck:
+            return ub
+        pair = stuck[0]
+        bounds = []
+        for arc in pair:
+            forbid = np.zeros(self.problem.n_arcs, dtype=np.bool_)
+            if node.forbid is not None:
+                forbid |= node.forbid
+            forbid[arc] = True
+            self.branches += 1
+            lam = {k: dataclasses.replace(p) for k, p in node.lam.items() if k != pair}
+            child = _Node(forbid, lam, node.current)
+            sol = self.solve(child, forbid)
+            if sol is None:  # the branch loses a pair: worse than an allocation that has them
+                if self.has_max_pairs():
+                    continue
+                return ub  # a bound on fewer pairs is beyond this method
+            bounds.append(self.explore(child, min(ub, self.evaluate(child, sol)), BRANCH_ROUNDS))
+        return min(ub, max(bounds, default=self.best_scalar()))
+
+    def stuck(self, node: _Node) -> list[tuple[int, int]]:
+        """The clashes `node`'s prices could not settle: those its flow takes both arcs of,
+        then those priced but with neither taken (the bracket closed with no flow between).
+        Every clash-free allocation leaves out one arc of each."""
+        sel = node.current.selected
+        return find_clashes(self.problem, sel) + [
+            (a, b) for (a, b), p in node.lam.items() if p.value > 0 and not sel[a] and not sel[b]
+        ]
+
+    def reprice(self, node: _Node) -> bool:
+        """New multipliers from the node's flow's duals; False when nothing moves."""
+        node.rounds += 1
         # The root was solved unscaled: its removal costs are in whole units.
-        factor = 1 if self.current is not self.root else _SCALE
-        before = {pair: p.value for pair, p in self.lam.items()}
-        if not _price(self.problem, self.current, self.lam, factor, budget):
+        factor = 1 if node.current is not self.root else _SCALE
+        before = {pair: p.value for pair, p in node.lam.items()}
+        if not _price(self.problem, node.current, node.lam, factor, self.budget):
             return False
-        return before != {pair: p.value for pair, p in self.lam.items()}
+        return before != {pair: p.value for pair, p in node.lam.items()}
 
-    def penalty(self) -> IntArray:
+    def penalty(self, lam: dict[tuple[int, int], _Price]) -> IntArray:
+        """Each arc's total price."""
         penalty = np.zeros(self.problem.n_arcs, dtype=np.int64)
-        for (a, b), price in self.lam.items():
+        for (a, b), price in lam.items():
             penalty[a] += price.value
             penalty[b] += price.value
         return penalty
 
-    def solve(self, forbid: BoolArray | None) -> FlowSolution:
-        """The penalised relaxation. A network with no penalty or forbidden arc keeps the
-        root's flow, its costs in the penalised units: it is optimal there as it stands."""
+    def solve(self, node: _Node, forbid: BoolArray | None) -> FlowSolution | None:
+        """The relaxation penalised by `node`'s prices, with `forbid`, re-optimised from
+        `node`'s flow (matching/reoptimise.py): only penalised and forbidden arcs changed.
+        Kept as the node's flow when `forbid` is the node's own; None when a forbidden arc
+        costs a unit of maximum flow."""
         problem, root = self.problem, self.root
-        penalty = self.penalty()
-        touched = penalty != 0
-        if forbid is not None:
-            touched |= forbid
-        groups = np.unique(problem.arc_group[touched])
-        moved = tuple(k for k, g in enumerate(NETWORKS) if np.isin(g, groups).any())
-        sol = solve_relaxation(
-            problem, forbid, self.seed, networks=moved, penalty=penalty, scale=_SCALE
-        )
-        kept = tuple(k for k in root.networks if k not in moved)
-        selected = sol.selected.copy()
-        for k in kept:
-            selected |= root.selected & np.isin(problem.arc_group, NETWORKS[k])
-        networks = {**sol.networks, **{k: _scaled(root.networks[k]) for k in kept}}
-        max_pairs = sol.max_pairs if 0 in moved else root.max_pairs
-        self.current = FlowSolution(selected, max_pairs, networks)
-        return self.current
+        penalty = self.penalty(node.lam)
+        selected = np.zeros(problem.n_arcs, dtype=np.bool_)
+        networks: dict[int, Network] = {}
+        for k, net in node.current.networks.items():
+            start = _scaled(net) if net is root.networks[k] else net
+            base = root.networks[k]
+            n_arcs = len(base.arcs)
+            costs = _SCALE * base.costs
+            costs[:n_arcs] += penalty[base.arcs]
+            caps = base.caps
+            if forbid is not None and forbid[base.arcs].any():
+                caps = caps.copy()
+                caps[:n_arcs][forbid[base.arcs]] = 0
+            moved = reoptimise(start, costs, caps)
+            if moved is None:
+                return None
+            networks[k] = moved
+            selected[moved.arcs[moved.flows[:n_arcs] > 0]] = True
+        sol = FlowSolution(selected, root.max_pairs, networks)
+        if forbid is node.forbid:
+            node.current = sol
+        return sol
 
-    def evaluate(self, sol: FlowSolution, forbid: BoolArray | None = None) -> int | None:
+    def evaluate(self, node: _Node, sol: FlowSolution | None) -> int:
         """Record `sol`'s clash-free repair as a candidate; return its Lagrangian bound."""
         problem = self.problem
-        if sol.max_pairs != self.root.max_pairs:
-            return None  # penalties never change a maximum flow; a forbid may
+        if sol is None:
+            raise MatchingError("a penalty alone cannot change the maximum flow")
         sel = sol.selected
         value = value_of(problem, sel)
-        slack = sum(p.value * (int(sel[a]) + int(sel[b]) - 1) for (a, b), p in self.lam.items())
+        slack = sum(p.value * (int(sel[a]) + int(sel[b]) - 1) for (a, b), p in node.lam.items())
         ub = (_SCALE * scalar(self.w, value) - slack) // _SCALE
-        if forbid is None:
-            self.best_ub = min(self.best_ub, ub)
         candidate = sel
         clashes = find_clashes(problem, sel)
         if len(clashes) > _REPAIR_AT_MOST:
             return ub  # too far from clash-free to be worth the re-solves a repair costs
         if clashes:
-            prefer = {pair: p.drop for pair, p in self.lam.items() if p.drop is not None}
-            candidate, _ = repair(problem, sol, self.seed, self.penalty(), _SCALE, prefer, forbid)
+            prefer = {pair: p.drop for pair, p in node.lam.items() if p.drop is not None}
+            penalty = self.penalty(node.lam)
+            candidate, _ = repair(problem, sol, self.seed, penalty, _SCALE, prefer, node.forbid)
         cand_value = value_of(problem, candidate)
         if cand_value > self.best_value:
             self.best, self.best_value = candidate, cand_value
         return ub
-
-    def branch(self) -> None:
-        """Split on the clashes the prices could not settle: every clash-free allocation
-        leaves out one arc of each, so the largest branch bound bounds them all."""
-        stuck = find_clashes(self.problem, self.current.selected)
-        if not stuck or len(stuck) > MAX_BRANCH_CLASHES:
-            return
-        bounds = []
-        for choice in itertools.product(*stuck):
-            forbid = np.zeros(self.problem.n_arcs, dtype=np.bool_)
-            forbid[list(choice)] = True
-            self.branches += 1
-            ub = self.evaluate(self.solve(forbid), forbid)
-            if self.done():
-                return  # a branch found an allocation that reaches the bound already held
-            if ub is None:
-                return  # a branch that loses a pair needs a bound this method cannot give
-            bounds.append(ub)
-        self.best_ub = min(self.best_ub, max(bounds))
 
 
 def _scaled(net: Network) -> Network:
@@ -340,7 +387,7 @@ class Residual:
 
     def _search(self, source: int, target: int, beyond: int) -> tuple[int | None, int]:
         """Dijkstra over distances below `beyond`: (distance or None, nodes popped)."""
-        found, pops = _compiled_search()(
+        found, pops = compiled(search)(
             self.indptr, self.heads, self.reduced, source, target, min(beyond, _FAR)
         )
         return (None if found < 0 else int(found)), int(pops)
@@ -354,7 +401,7 @@ def search(
 ) -> tuple[int, int]:
     """Dijkstra from `source` over distances below `beyond` (at most 2**62) in the graph whose
     node u has arcs to heads[indptr[u]:indptr[u + 1]] of non-negative `reduced` costs:
-    (distance to `target` or -1, nodes popped). Compiled by numba (`_compiled_search`): in
+    (distance to `target` or -1, nodes popped). Compiled by numba (matching/compiled.py): in
     plain Python the certificate's searches took longer than all its flow solves."""
     best = np.full(len(indptr), _FAR, dtype=np.int64)
     best[source] = 0
@@ -378,19 +425,3 @@ def search(
                 best[nxt] = nd
                 heapq.heappush(heap, (nd, nxt))
     return -1, pops
-
-
-@functools.cache
-def _compiled_search() -> Callable[[IntArray, IntArray, IntArray, int, int, int], tuple[int, int]]:
-    """`search`, compiled on first use (imported then too: most processes never certify).
-    numba caches the machine code on disk, so later processes load it in milliseconds; where
-    nothing can be written (a read-only install, no home directory) each process compiles it
-    once instead, in about half a second."""
-    import numba
-
-    compiled: Callable[[IntArray, IntArray, IntArray, int, int, int], tuple[int, int]]
-    try:
-        compiled = numba.njit(cache=True, nogil=True)(search)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        compiled = numba.njit(cache=False, nogil=True)(search)
-    return compiled

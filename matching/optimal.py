@@ -8,8 +8,9 @@
    the other side, does no better.)
 3. If the repaired objective equals the bound, it is optimal: proven.
 4. Otherwise a Lagrangian certificate (matching/lagrange.py) prices the clashes with the
-   relaxation's own duals, tightening the bound and finding better clash-free allocations,
-   until the two meet or its budget runs out.
+   relaxation's own duals, and branches on those the prices cannot settle, tightening the
+   bound and finding better clash-free allocations until the two meet or its budget runs
+   out.
 5. Still unproven rounds up to `exact_fallback_students` are solved exactly by CP-SAT,
    lexicographically, from the best allocation as a hint; larger ones report their gap.
 """

@@ -7,6 +7,8 @@ a claimed proof is the optimum itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,7 +16,8 @@ from hypothesis import strategies as st
 
 from benchmarks.highs_mip import solve_mip
 from matching import solve
-from matching.lagrange import _compiled_search, search
+from matching.compiled import clear, compiled
+from matching.lagrange import search
 from matching.problem import build_problem
 from schemas import SolveOptions
 from tests.matching.test_cross_check import MIP_TIME_LIMIT_S, contested
@@ -53,7 +56,7 @@ def test_the_compiled_search_finds_what_the_python_search_finds(
     source, target = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
     beyond = data.draw(st.sampled_from([1, 3, 10, 1 << 62]))
     args = (indptr, heads, reduced, source, target, beyond)
-    assert _compiled_search()(*args) == search(*args)
+    assert compiled(search)(*args) == search(*args)
 
 
 def test_the_search_is_still_compiled_where_nothing_can_be_cached(
@@ -63,16 +66,16 @@ def test_the_search_is_still_compiled_where_nothing_can_be_cached(
 
     real = numba.njit
 
-    def no_cache_dir(**options: object) -> object:
+    def no_cache_dir(*args: Any, **options: Any) -> Any:
         if options.get("cache"):
             raise RuntimeError("cannot cache function 'search': no locator available")
-        return real(**options)
+        return real(*args, **options)
 
     monkeypatch.setattr(numba, "njit", no_cache_dir)
-    _compiled_search.cache_clear()
+    clear()
     try:
         indptr = np.array([0, 1, 1], dtype=np.int64)
         one_arc = np.array([1], dtype=np.int64)
-        assert _compiled_search()(indptr, one_arc, one_arc, 0, 1, 1 << 62) == (1, 2)
+        assert compiled(search)(indptr, one_arc, one_arc, 0, 1, 1 << 62) == (1, 2)
     finally:
-        _compiled_search.cache_clear()
+        clear()

@@ -1,0 +1,112 @@
+"""Re-optimising a solved network from its last flow gives what a fresh solve gives."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ortools.graph.python import min_cost_flow
+
+from matching.compiled import compiled
+from matching.flow import Network
+from matching.potentials import residual
+from matching.problem import IntArray
+from matching.reoptimise import _incidence, augment, potential_of, reoptimise
+
+# Node 0 is the source and node 1 the sink of the networks below.
+SUPPLY = 3
+
+
+def _solve(tails: IntArray, heads: IntArray, caps: IntArray, costs: IntArray, n: int) -> IntArray:
+    """OR-Tools: a maximum flow of at most SUPPLY from node 0 to 1 of minimum cost."""
+    mcf = min_cost_flow.SimpleMinCostFlow()
+    mcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    mcf.set_node_supply(0, SUPPLY)
+    mcf.set_node_supply(1, -SUPPLY)
+    assert mcf.solve_max_flow_with_min_cost() == mcf.OPTIMAL
+    flows: IntArray = mcf.flows(np.arange(len(tails))).astype(np.int64)
+    return flows
+
+
+def _network(seed: int, n: int, m: int) -> Network:
+    rng = np.random.default_rng(seed)
+    tails = rng.integers(0, n, m).astype(np.int64)
+    heads = (tails + rng.integers(1, n, m)) % n  # no loops
+    caps = rng.integers(0, 4, m).astype(np.int64)
+    costs = rng.integers(-20, 21, m).astype(np.int64)
+    flows = _solve(tails, heads, caps, costs, n)
+    return Network(np.arange(m), tails, heads, caps, costs, flows, n)
+
+
+def _cost(net: Network) -> int:
+    return int((net.costs * net.flows).sum())
+
+
+def _proves_optimal(net: Network) -> bool:
+    assert net.potential is not None
+    tails, heads, costs = residual(net.tails, net.heads, net.caps, net.costs, net.flows)
+    return bool((costs + net.potential[tails] - net.potential[heads] >= 0).all())
+
+
+def _balance(net: Network) -> IntArray:
+    out: IntArray = np.bincount(net.tails, net.flows, net.n_nodes) - np.bincount(
+        net.heads, net.flows, net.n_nodes
+    )
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(3, 12), m=st.integers(2, 60), data=st.data())
+def test_a_reoptimised_flow_costs_what_a_fresh_solve_costs_and_keeps_its_value(
+    seed: int, n: int, m: int, data: st.DataObject
+) -> None:
+    net = _network(seed, n, m)
+    rng = np.random.default_rng(seed + 1)
+    changed = rng.random(m) < data.draw(st.sampled_from([0.05, 0.3, 1.0]))
+    costs = net.costs + np.where(changed, rng.integers(-15, 16, m), 0)
+    caps = net.caps.copy()
+    if data.draw(st.booleans()):
+        caps[rng.random(m) < 0.2] = 0  # forbidden arcs
+    fresh = _solve(net.tails, net.heads, caps, costs, n)
+    moved = reoptimise(net, costs, caps)
+    if moved is None:  # only when the flow's value cannot be kept
+        assert (
+            _balance(Network(net.arcs, net.tails, net.heads, caps, costs, fresh, n))[0]
+            < (_balance(net)[0])
+        )
+        return
+    assert (moved.flows >= 0).all() and (moved.flows <= caps).all()
+    assert np.array_equal(_balance(moved), _balance(net))
+    assert _cost(moved) == int((costs * fresh).sum())
+    assert _proves_optimal(moved)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(3, 12), m=st.integers(2, 60))
+def test_the_compiled_reoptimiser_does_exactly_what_the_python_one_does(
+    seed: int, n: int, m: int
+) -> None:
+    net = _network(seed, n, m)
+    costs = net.costs + np.random.default_rng(seed).integers(-15, 16, m)
+    runs = []
+    for fn in (augment, compiled(augment)):
+        flows, potential = net.flows.copy(), potential_of(net).copy()
+        ok = fn(n, net.tails, net.heads, net.caps, costs, flows, potential, *_incidence(net))
+        runs.append((ok, flows.tolist(), potential.tolist()))
+    assert runs[0] == runs[1]
+
+
+def test_a_forbidden_arc_nothing_can_replace_is_reported() -> None:
+    # 0 -> 2 -> 1 is the only way from source to sink; forbidding it loses the flow.
+    tails, heads = np.array([0, 2], dtype=np.int64), np.array([2, 1], dtype=np.int64)
+    caps, costs = np.array([SUPPLY, SUPPLY], dtype=np.int64), np.zeros(2, dtype=np.int64)
+    net = Network(np.arange(2), tails, heads, caps, costs, _solve(tails, heads, caps, costs, 3), 3)
+    assert reoptimise(net, costs, np.array([SUPPLY, 0], dtype=np.int64)) is None
+    assert reoptimise(net, costs + 5) is not None
+
+
+def test_an_unchanged_network_is_left_as_it_is() -> None:
+    net = _network(7, 10, 40)
+    moved = reoptimise(net, net.costs)
+    assert moved is not None
+    assert np.array_equal(moved.flows, net.flows)
