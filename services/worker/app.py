@@ -38,6 +38,7 @@ from services.broker.connection import bootstrap_servers
 from services.persistence import Clock, Database, RoundRecord, UnitOfWorkFactory
 from services.persistence.records import utcnow
 from services.settings import Settings
+from services.worker.consumer import use_prompt_consumer
 from services.worker.downstream import Coverage, check_risks
 from services.worker.ingest import INGEST_TOPICS, Outcome, ingest
 from services.worker.messages import Message, decode
@@ -142,6 +143,7 @@ class Worker:
             # so whatever was in flight is simply delivered again.
             stream_wait_empty=False,
         )
+        use_prompt_consumer(app)
 
         def topic(*names: str) -> Any:
             return app.topic(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
+import aiokafka
+
 from schemas import Form, OfferKind, RiskCode
 from schemas.events import (
     AllocationMade,
@@ -21,6 +23,7 @@ from services.broker import publish, tail
 from services.persistence import AllocationStatus, Database
 from services.settings import Settings
 from services.worker.app import Worker
+from services.worker.consumer import FETCH_MAX_WAIT_MS
 from tests import factories
 from tests.services.conftest import eventually
 from tests.services.worker.conftest import ThreadedWorker
@@ -139,3 +142,14 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stop
         assert eventually(lambda: assigned(first) == everything, 30)
         publish(worker_settings, [StudentRegistered(student=factories.student("s-late"))])
         assert eventually(lambda: stored(41), 30)
+
+
+def test_a_running_worker_fetches_with_a_short_wait_so_a_lone_event_is_not_held(
+    running: Worker,
+) -> None:
+    # The embedded broker holds a fetch over several partitions for its whole wait even when
+    # a record arrives (services/worker/consumer.py); faust's own wait is 1.5 s.
+    thread = running.app.consumer._thread
+    assert isinstance(thread._consumer, aiokafka.AIOKafkaConsumer)
+    assert thread._consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS
+    assert thread._consumer._fetcher._fetch_max_wait_ms == FETCH_MAX_WAIT_MS
