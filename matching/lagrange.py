@@ -45,7 +45,7 @@ from matching.flow import (
 from matching.objective import Objective, value_of
 from matching.potentials import potentials, residual
 from matching.problem import BoolArray, IntArray, Problem
-from matching.reoptimise import reoptimise
+from matching.reoptimise import incidence_of, reoptimise
 
 CERTIFICATE_ROUNDS = 6  # pricing rounds at the top
 BRANCH_ROUNDS = 3  # pricing rounds in each branch
@@ -109,6 +109,7 @@ class _Certifier:
         self.best = feasible
         self.best_value = value_of(problem, feasible)
         self.branches = 0
+        self.incidence: dict[int, tuple[IntArray, IntArray]] = {}  # per network
 
     def done(self) -> bool:
         return self.has_max_pairs() and self.best_scalar() >= self.best_ub
@@ -197,7 +198,9 @@ class _Certifier:
             if forbid is not None and forbid[base.arcs].any():
                 caps = caps.copy()
                 caps[:n_arcs][forbid[base.arcs]] = 0
-            moved = reoptimise(start, costs, caps)
+            if k not in self.incidence:
+                self.incidence[k] = incidence_of(base)
+            moved = reoptimise(start, costs, caps, self.incidence[k])
             if moved is None:
                 return None
             networks[k] = moved

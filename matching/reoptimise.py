@@ -30,16 +30,23 @@ from matching.problem import IntArray
 _FAR = 1 << 62
 
 
-def reoptimise(net: Network, costs: IntArray, caps: IntArray | None = None) -> Network | None:
+def reoptimise(
+    net: Network,
+    costs: IntArray,
+    caps: IntArray | None = None,
+    incidence: tuple[IntArray, IntArray] | None = None,
+) -> Network | None:
     """`net` re-solved for new arc `costs` (and `caps`), from its current flow.
 
     None when the new capacities leave no flow of the same value between source and sink
-    (a forbidden arc nothing can replace), and the caller must solve afresh.
+    (a forbidden arc nothing can replace), and the caller must solve afresh. `incidence`
+    (of `incidence_of`) may be passed in by callers that re-optimise one network often: it
+    depends on the arcs alone.
     """
     caps = net.caps if caps is None else caps
     flows = net.flows.copy()
     potential = potential_of(net).copy()
-    ptr, incident = _incidence(net)
+    ptr, incident = incidence_of(net) if incidence is None else incidence
     ok = compiled(augment)(
         net.n_nodes, net.tails, net.heads, caps, costs, flows, potential, ptr, incident
     )
@@ -58,7 +65,7 @@ def potential_of(net: Network) -> IntArray:
     return found
 
 
-def _incidence(net: Network) -> tuple[IntArray, IntArray]:
+def incidence_of(net: Network) -> tuple[IntArray, IntArray]:
     """Every node's arcs, out and in, as CSR: arc i appears as 2i at its tail, 2i+1 at its head."""
     ends = np.concatenate([net.tails, net.heads])
     ids = np.concatenate(

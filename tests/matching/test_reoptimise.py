@@ -11,7 +11,7 @@ from matching.compiled import compiled
 from matching.flow import Network
 from matching.potentials import residual
 from matching.problem import IntArray
-from matching.reoptimise import _incidence, augment, potential_of, reoptimise
+from matching.reoptimise import augment, incidence_of, potential_of, reoptimise
 
 # Node 0 is the source and node 1 the sink of the networks below.
 SUPPLY = 3
@@ -91,7 +91,7 @@ def test_the_compiled_reoptimiser_does_exactly_what_the_python_one_does(
     runs = []
     for fn in (augment, compiled(augment)):
         flows, potential = net.flows.copy(), potential_of(net).copy()
-        ok = fn(n, net.tails, net.heads, net.caps, costs, flows, potential, *_incidence(net))
+        ok = fn(n, net.tails, net.heads, net.caps, costs, flows, potential, *incidence_of(net))
         runs.append((ok, flows.tolist(), potential.tolist()))
     assert runs[0] == runs[1]
 
