@@ -7,6 +7,7 @@ import weakref
 
 import numpy as np
 
+from matching.compiled import compiled
 from matching.flow import NETWORKS, FlowSolution, solve_local
 from matching.problem import (
     FE_INTERACTION,
@@ -88,19 +89,31 @@ class Sessions:
 
     def clash(self, a: IntArray, b: IntArray) -> BoolArray:
         """Do offers a[i] and b[i] clash, for every i?"""
-        out = np.zeros(len(a), dtype=np.bool_)
-        width = self.day.shape[1]
-        for j in range(width):
-            day_a, start_a, end_a = self.day[a, j], self.start[a, j], self.end[a, j]
-            for k in range(width):
-                day_b = self.day[b, k]
-                out |= (
-                    (day_a == day_b)
-                    & (day_a >= 0)
-                    & (start_a < self.end[b, k])
-                    & (self.start[b, k] < end_a)
-                )
+        out: BoolArray = compiled(clash_kernel)(self.day, self.start, self.end, a, b)
         return out
+
+
+def clash_kernel(
+    day: IntArray, start: IntArray, end: IntArray, a: IntArray, b: IntArray
+) -> BoolArray:
+    """`Sessions.clash` over the session tables; compiled by numba (the repair and the
+    certificate test every candidate allocation, tens of thousands of pairs each time)."""
+    out = np.zeros(len(a), dtype=np.bool_)
+    width = day.shape[1]
+    for i in range(len(a)):
+        x, y = a[i], b[i]
+        for j in range(width):
+            if day[x, j] < 0:
+                break
+            for k in range(width):
+                if day[y, k] < 0:
+                    break
+                if day[x, j] == day[y, k] and start[x, j] < end[y, k] and start[y, k] < end[x, j]:
+                    out[i] = True
+                    break
+            if out[i]:
+                break
+    return out
 
 
 def _microseconds(t: dt.time) -> int:

@@ -43,9 +43,9 @@ from matching.flow import (
     weights,
 )
 from matching.objective import Objective, value_of
-from matching.potentials import potentials, residual
+from matching.potentials import residual
 from matching.problem import BoolArray, IntArray, Problem
-from matching.reoptimise import incidence_of, reoptimise
+from matching.reoptimise import incidence_of, potential_of, reoptimise
 
 CERTIFICATE_ROUNDS = 6  # pricing rounds at the top
 BRANCH_ROUNDS = 3  # pricing rounds in each branch
@@ -167,7 +167,8 @@ class _Certifier:
         # The root was solved unscaled: its removal costs are in whole units.
         factor = 1 if node.current is not self.root else _SCALE
         before = {pair: p.value for pair, p in node.lam.items()}
-        if not _price(self.problem, node.current, node.lam, factor, self.budget):
+        horizons = (_SCALE * self.w.placement, _SCALE * self.w.below_target)
+        if not _price(self.problem, node.current, node.lam, factor, self.budget, horizons):
             return False
         return before != {pair: p.value for pair, p in node.lam.items()}
 
@@ -260,20 +261,23 @@ def _price(
     lam: dict[tuple[int, int], _Price],
     factor: int,
     budget: _Budget,
+    horizons: tuple[int, ...] = (),
 ) -> bool:
     """Update multipliers from the duals of `current`; False if a clash cannot be priced
     (or the budget is spent).
 
-    `factor` converts `current`'s costs to the doubled units the prices are in.
+    `factor` converts `current`'s costs to the doubled units the prices are in; `horizons`
+    (in those units, increasing) are the costs searched within first (see `cheaper`).
     """
-    position: dict[int, tuple[int, int]] = {}
+    network_of = np.full(problem.n_arcs, -1, dtype=np.int64)
+    position = np.full(problem.n_arcs, -1, dtype=np.int64)
     for k, net in current.networks.items():
-        for i, arc in enumerate(net.arcs.tolist()):
-            position[arc] = (k, i)
+        network_of[net.arcs] = k
+        position[net.arcs] = np.arange(len(net.arcs))
     residuals: dict[int, Residual] = {}
 
     def cost(arc: int, insert: bool, limit: int | None) -> int | None:
-        k, i = position[arc]
+        k, i = int(network_of[arc]), int(position[arc])
         if k not in residuals:
             residuals[k] = Residual(current.networks[k], budget)
         r = residuals[k]
@@ -285,10 +289,16 @@ def _price(
         """The cost of each side of `pair` that can be the cheaper one (ties included).
 
         Only the cheaper side is ever used, so the second search stops at the first's cost:
-        most of a search's work is spent far beyond it.
+        most of a search's work is spent far beyond it. For the same reason both sides are
+        first searched within `horizons`, growing: a side that would cost a placement or a
+        below-target pair is explored to the end of the graph before its target is reached,
+        and needs no exploring at all when the other side costs a few ranks.
         """
-        first = cost(pair[0], insert, None)
-        second = cost(pair[1], insert, first)
+        for horizon in (*horizons, None):
+            first = cost(pair[0], insert, horizon)
+            second = cost(pair[1], insert, horizon if first is None else first)
+            if first is not None or second is not None:
+                break
         return {a: c for a, c in zip(pair, (first, second), strict=True) if c is not None}
 
     sel = current.selected
@@ -345,18 +355,26 @@ class Residual:
     def __init__(self, net: Network, budget: _Budget | None = None) -> None:
         self.budget = budget or _Budget(None)
         tails, heads, costs = residual(net.tails, net.heads, net.caps, net.costs, net.flows)
-        potential = net.potential
-        if potential is None:
-            potential = potentials(tails, heads, costs, net.n_nodes)
-        if potential is None:
-            raise RuntimeError("residual graph has a negative cycle: the flow was not optimal")
-        self.potential = potential
+        self.potential = potential_of(net)
         reduced = costs + self.potential[tails] - self.potential[heads]
         order = np.argsort(tails, kind="stable")
         self.indptr = np.searchsorted(tails[order], np.arange(net.n_nodes + 1))
         self.heads = heads[order]
         self.reduced = reduced[order]
         self.net = net
+        self._component: IntArray | None = None
+
+    @property
+    def component(self) -> IntArray:
+        """Each node's strongly connected component over the arcs of reduced cost 0.
+
+        Two nodes of one component are at distance 0 both ways. Optima come in large ties
+        (interchangeable students and places), so many searches ran through tens of
+        thousands of nodes at distance 0 before meeting their target: now they need none.
+        """
+        if self._component is None:
+            self._component = compiled(tight_components)(self.indptr, self.heads, self.reduced)
+        return self._component
 
     def removal_cost(self, position: int, limit: int | None = None) -> int | None:
         """Exact cost increase of forcing network arc `position` (carrying flow) to zero.
@@ -384,7 +402,11 @@ class Residual:
     def _dijkstra(self, source: int, target: int, limit: int | None) -> int | None:
         """Reduced-cost distance from source to target; None when target is unreachable
         (or farther than `limit`). Each node popped costs one unit of the budget."""
-        found, pops = self._search(source, target, _FAR if limit is None else limit + 1)
+        beyond = _FAR if limit is None else limit + 1
+        if beyond > 0 and self.component[source] == self.component[target]:
+            self.budget.spend(1)
+            return 0
+        found, pops = self._search(source, target, beyond)
         self.budget.spend(pops)
         return found
 
@@ -428,3 +450,66 @@ def search(
                 best[nxt] = nd
                 heapq.heappush(heap, (nd, nxt))
     return -1, pops
+
+
+def tight_components(indptr: IntArray, heads: IntArray, reduced: IntArray) -> IntArray:
+    """Strongly connected components (numbered from 0) of the graph of `search` restricted to
+    its arcs of reduced cost 0: Tarjan's algorithm, iterative. Compiled by numba."""
+    n = len(indptr) - 1
+    index = np.full(n, -1, dtype=np.int64)
+    low = np.zeros(n, dtype=np.int64)
+    component = np.full(n, -1, dtype=np.int64)
+    on_stack = np.zeros(n, dtype=np.bool_)
+    stack = np.empty(n, dtype=np.int64)
+    call_node = np.empty(n, dtype=np.int64)
+    call_arc = np.empty(n, dtype=np.int64)
+    counter = 0
+    found = 0
+    top = 0
+    for root in range(n):
+        if index[root] != -1:
+            continue
+        index[root] = counter
+        low[root] = counter
+        counter += 1
+        stack[top] = root
+        top += 1
+        on_stack[root] = True
+        call_node[0] = root
+        call_arc[0] = indptr[root]
+        depth = 1
+        while depth > 0:
+            v = call_node[depth - 1]
+            arc = call_arc[depth - 1]
+            if arc < indptr[v + 1]:
+                call_arc[depth - 1] = arc + 1
+                if reduced[arc] != 0:
+                    continue
+                w = heads[arc]
+                if index[w] == -1:
+                    index[w] = counter
+                    low[w] = counter
+                    counter += 1
+                    stack[top] = w
+                    top += 1
+                    on_stack[w] = True
+                    call_node[depth] = w
+                    call_arc[depth] = indptr[w]
+                    depth += 1
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            depth -= 1
+            if depth > 0:
+                parent = call_node[depth - 1]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                while True:
+                    top -= 1
+                    w = stack[top]
+                    on_stack[w] = False
+                    component[w] = found
+                    if w == v:
+                        break
+                found += 1
+    return component

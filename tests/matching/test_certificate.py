@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from benchmarks.highs_mip import solve_mip
 from matching import solve
 from matching.compiled import clear, compiled
-from matching.lagrange import search
+from matching.lagrange import search, tight_components
 from matching.problem import build_problem
 from schemas import SolveOptions
 from tests.matching.test_cross_check import MIP_TIME_LIMIT_S, contested
@@ -79,3 +79,36 @@ def test_the_search_is_still_compiled_where_nothing_can_be_cached(
         assert compiled(search)(indptr, one_arc, one_arc, 0, 1, 1 << 62) == (1, 2)
     finally:
         clear()
+
+
+def _reaches(indptr: np.ndarray, heads: np.ndarray, reduced: np.ndarray, a: int) -> set[int]:
+    """Nodes reachable from `a` over arcs of reduced cost 0 (a plain graph search)."""
+    seen, todo = {a}, [a]
+    while todo:
+        u = todo.pop()
+        for i in range(indptr[u], indptr[u + 1]):
+            if reduced[i] == 0 and int(heads[i]) not in seen:
+                seen.add(int(heads[i]))
+                todo.append(int(heads[i]))
+    return seen
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 30), m=st.integers(0, 120))
+def test_two_nodes_share_a_tight_component_exactly_when_each_reaches_the_other_at_no_cost(
+    seed: int, n: int, m: int
+) -> None:
+    # The certificate answers a search at once when both ends share a component.
+    rng = np.random.default_rng(seed)
+    tails = rng.integers(0, n, m)
+    order = np.argsort(tails, kind="stable")
+    indptr = np.searchsorted(tails[order], np.arange(n + 1)).astype(np.int64)
+    heads = rng.integers(0, n, m)[order].astype(np.int64)
+    reduced = rng.integers(0, 3, m).astype(np.int64)
+    for fn in (tight_components, compiled(tight_components)):
+        component = fn(indptr, heads, reduced)
+        reach = [_reaches(indptr, heads, reduced, a) for a in range(n)]
+        for a in range(n):
+            for b in range(n):
+                same = bool(component[a] == component[b])
+                assert same == (b in reach[a] and a in reach[b])

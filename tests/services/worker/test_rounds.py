@@ -14,7 +14,7 @@ import pytest
 
 from schemas import OfferKind, Prerequisites, RoundRules, StudentOffer
 from schemas.entities import Offer
-from schemas.events import AttendanceRecorded, OfferSubmitted, RoundRequested
+from schemas.events import TOPIC_ADAPTERS, AttendanceRecorded, OfferSubmitted, RoundRequested
 from services.persistence import (
     AllocationStatus,
     NotFound,
@@ -148,6 +148,8 @@ def test_a_commit_queues_allocation_made_for_each_allocation_then_round_complete
     assert (summary["made"], summary["revoked"], summary["unmatched"]) == (3, 0, 0)
     assert summary["metrics"]["b8_completed"] == 1
     assert len(outbox) == 4
+    events = [TOPIC_ADAPTERS[topic].validate_python(payload) for topic, _, payload in outbox]
+    assert len({e.event_id for e in events}) == 4  # each valid on the wire, each its own id
 
 
 def test_a_preview_stores_no_allocation_and_queues_allocation_proposed(
