@@ -469,35 +469,32 @@ def tight_components(indptr: IntArray, heads: IntArray, reduced: IntArray) -> In
     for root in range(n):
         if index[root] != -1:
             continue
-        index[root] = counter
-        low[root] = counter
-        counter += 1
-        stack[top] = root
-        top += 1
-        on_stack[root] = True
-        call_node[0] = root
-        call_arc[0] = indptr[root]
-        depth = 1
-        while depth > 0:
+        visit = root  # the node to enter next, or -1
+        depth = 0
+        while True:
+            if visit >= 0:
+                index[visit] = counter
+                low[visit] = counter
+                counter += 1
+                stack[top] = visit
+                top += 1
+                on_stack[visit] = True
+                call_node[depth] = visit
+                call_arc[depth] = indptr[visit]
+                depth += 1
+                visit = -1
+            if depth == 0:
+                break
             v = call_node[depth - 1]
             arc = call_arc[depth - 1]
             if arc < indptr[v + 1]:
                 call_arc[depth - 1] = arc + 1
-                if reduced[arc] != 0:
-                    continue
-                w = heads[arc]
-                if index[w] == -1:
-                    index[w] = counter
-                    low[w] = counter
-                    counter += 1
-                    stack[top] = w
-                    top += 1
-                    on_stack[w] = True
-                    call_node[depth] = w
-                    call_arc[depth] = indptr[w]
-                    depth += 1
-                elif on_stack[w]:
-                    low[v] = min(low[v], index[w])
+                if reduced[arc] == 0:
+                    w = heads[arc]
+                    if index[w] == -1:
+                        visit = w
+                    elif on_stack[w]:
+                        low[v] = min(low[v], index[w])
                 continue
             depth -= 1
             if depth > 0:
