@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import faust
 
+from matching.warmup import warm_up
 from schemas.events import RoundRequested
 from services.broker.connection import bootstrap_servers
 from services.persistence import Clock, Database, RoundRecord, UnitOfWorkFactory
@@ -97,6 +98,9 @@ class Worker:
     async def start(self) -> None:
         if self.relay is not None:
             self.relay.start()
+        # The engine's compiled kernels, loaded (or compiled, the first time on a machine)
+        # on the rounds agent's thread before its first round, without holding up the start.
+        self._pool("rounds").submit(_warm_up)
         await self.app.start()
         # What is loaded by now (modules, the app, its clients) lives as long as the worker:
         # out of the collector's way, a full collection no longer walks it (0.2-0.9 s each).
@@ -169,10 +173,14 @@ class Worker:
         return out
 
     async def _run(self, agent: str, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool(agent), fn, *args)
+
+    def _pool(self, agent: str) -> ThreadPoolExecutor:
+        """The agent's own thread: its handlers run one at a time, in order."""
         pool = self._pools.get(agent)
         if pool is None:
             pool = self._pools[agent] = ThreadPoolExecutor(1, thread_name_prefix=agent)
-        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        return pool
 
     def _wake_relay(self) -> None:
         if self.relay is not None:
@@ -245,3 +253,10 @@ class Worker:
                 "coverage", self.coverage.update, self.uow_factory, self._messages(events)
             )
             self._wake_relay()
+
+
+def _warm_up() -> None:
+    try:
+        log.info("engine kernels ready in %.1f s", warm_up())
+    except Exception:  # the first round compiles them itself, and reports what fails
+        log.exception("could not prepare the engine's kernels ahead of the first round")

@@ -19,6 +19,7 @@ from matching import solve
 from matching.compiled import clear, compiled
 from matching.lagrange import search, tight_components
 from matching.problem import build_problem
+from matching.warmup import warm_up
 from schemas import SolveOptions
 from tests.matching.test_cross_check import MIP_TIME_LIMIT_S, contested
 
@@ -112,3 +113,7 @@ def test_two_nodes_share_a_tight_component_exactly_when_each_reaches_the_other_a
             for b in range(n):
                 same = bool(component[a] == component[b])
                 assert same == (b in reach[a] and a in reach[b])
+
+
+def test_the_warm_up_prepares_every_kernel_without_error() -> None:
+    assert warm_up() >= 0.0

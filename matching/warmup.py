@@ -1,0 +1,47 @@
+"""Compile the engine's numba kernels ahead of the first round that needs them.
+
+    python -m matching.warmup      # e.g. while building an image, to fill numba's cache
+
+Compiling all of them takes a few seconds; loading them from numba's on-disk cache a few
+tenths. A worker warms them up in the background as it starts (services/worker/app.py), so
+its first round does not pay that; an image build runs this module to fill the cache.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from matching.clashes import clash_kernel
+from matching.compiled import compiled
+from matching.lagrange import search, tight_components
+from matching.reoptimise import augment
+
+
+def warm_up() -> float:
+    """Compile (or load) every kernel on a tiny input; returns the seconds it took."""
+    started = time.perf_counter()
+    one = np.zeros(1, dtype=np.int64)
+    table = np.zeros((1, 1), dtype=np.int64)
+    indptr = np.array([0, 1, 1], dtype=np.int64)
+    compiled(search)(indptr, one + 1, one, 0, 1, 1 << 62)
+    compiled(tight_components)(indptr, one + 1, one)
+    compiled(clash_kernel)(table, table, table + 1, one, one)
+    arc = np.array([0], dtype=np.int64)
+    compiled(augment)(
+        2,
+        arc,
+        arc + 1,
+        one + 1,
+        one,
+        one.copy(),
+        np.zeros(2, dtype=np.int64),
+        np.array([0, 1, 2], dtype=np.int64),
+        np.array([0, 1], dtype=np.int64),
+    )
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    print(f"engine kernels ready in {warm_up():.1f} s")
