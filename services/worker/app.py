@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 INGEST_BATCH = 1000  # events per ingest transaction, at most
-INGEST_WITHIN_S = 0.05  # how long a partial batch waits for more
+INGEST_WITHIN_S = 0.02  # how long a partial batch waits for more
 DOWNSTREAM_BATCH = 5000
 DOWNSTREAM_WITHIN_S = 0.25
 RETRY_EVERY_S = 0.2  # an event naming a record not stored yet is tried again this often...

@@ -5,8 +5,8 @@ for data. The embedded broker answers such a fetch early when a record arrives o
 asks for a single partition; over several (a worker's every topic) it waits the whole time.
 faust fixes that wait at 1.5 s, so an event arriving on an idle worker waited up to 1.5 s
 (measured: median 1.05 s over eight topics, 2 ms over one). With FETCH_MAX_WAIT_MS the wait,
-and so the pick-up, stays under a tenth of a second; the cost is an empty fetch that often
-per idle worker, which any broker serves in microseconds.
+and so the pick-up, stays within 20 ms; the cost is an empty fetch that often per idle
+worker, which any broker serves in microseconds.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_kafka
 
-FETCH_MAX_WAIT_MS = 50
+FETCH_MAX_WAIT_MS = 20
 
 
 class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
