@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, TypeAdapter, model_validator
@@ -26,6 +27,17 @@ def _new_id() -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+_JSON_STR = TypeAdapter(str)
+_JSON_TIME = TypeAdapter(dt.datetime)
+# Stands in for the allocation while `allocation_events` validates an envelope.
+_PLACEHOLDER = Allocation(
+    student_id="placeholder",
+    offer_id="placeholder",
+    kind=OfferKind.WORKPLACE_L1,
+    group=OfferKind.WORKPLACE_L1.group,
+)
 
 
 class Envelope(Frozen):
@@ -179,6 +191,38 @@ class AllocationProposed(Envelope):
     type: Literal["allocation_proposed"] = "allocation_proposed"
     round_id: Id
     allocation: Allocation
+
+
+def allocation_events(
+    kind: type[AllocationMade] | type[AllocationProposed],
+    source: str,
+    round_id: str,
+    allocations: Iterable[Allocation],
+) -> Iterator[tuple[str, Allocation, str]]:
+    """(event id, allocation, wire form) of one `kind` event per allocation, all made now.
+
+    The wire form is exactly `kind(...).model_dump_json()` for that id and time (tested), but
+    written around each allocation's own JSON: a round queues one event per allocation, and
+    building and validating 30,000 event models took 0.4 s of a 10,000-student round. The
+    envelope's own fields are validated once, as a model would.
+    """
+    check = kind(source=source, round_id=round_id, allocation=_PLACEHOLDER)
+    head = (
+        '{"event_id":"%s","schema_version":'
+        + str(check.schema_version)
+        + ',"occurred_at":'
+        + _JSON_TIME.dump_json(check.occurred_at).decode()
+        + ',"source":'
+        + _JSON_STR.dump_json(check.source).decode()
+        + ',"type":'
+        + _JSON_STR.dump_json(check.type).decode()
+        + ',"round_id":'
+        + _JSON_STR.dump_json(check.round_id).decode()
+        + ',"allocation":'
+    )
+    for allocation in allocations:
+        event_id = _new_id()
+        yield event_id, allocation, head % event_id + allocation.model_dump_json() + "}"
 
 
 class AllocationRevoked(Envelope):

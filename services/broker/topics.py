@@ -45,6 +45,7 @@ from services.broker.errors import BrokerUnavailable, UnknownTopic
 from services.settings import Settings
 
 DEAD_LETTER = "dead-letter"
+ALLOCATIONS = "allocations"  # where the allocation events go (`route`)
 _TOPIC_ALREADY_EXISTS = 36  # Kafka error code: another worker created it first, which is fine
 _READY_TIMEOUT_MS = 10_000  # new topics must show a leader for every partition within this
 
@@ -135,9 +136,9 @@ def route(event: Envelope) -> tuple[str, str]:
         case RoundRequested() | RoundCompleted():
             return "rounds", event.round_id
         case AllocationMade() | AllocationProposed():
-            return "allocations", event.allocation.student_id
+            return ALLOCATIONS, event.allocation.student_id
         case AllocationRevoked():
-            return "allocations", event.student_id
+            return ALLOCATIONS, event.student_id
         case RiskFlagged() | RiskCleared():
             return "risks", event.offer_id
         case CoverageUpdated() | CoverageAlert():

@@ -23,7 +23,6 @@ from schemas import (
     Student,
     StudentOffer,
 )
-from schemas.events import Envelope
 from services.persistence import repository as repo
 from services.persistence.errors import Conflict, NotFound
 from services.persistence.records import (
@@ -417,18 +416,19 @@ class MemoryProcessedEventRepository(MemoryRepository, repo.ProcessedEventReposi
 
 
 class MemoryOutbox(MemoryRepository, repo.Outbox):
-    def add(self, event: Envelope, topic: str, key: str) -> None:
-        if self.get(event.event_id) is not None:
-            raise Conflict(f"event {event.event_id} is in the outbox already")
-        next_id = (next(reversed(self.state.outbox)) if self.state.outbox else 0) + 1
-        self.state.outbox[next_id] = OutboxMessage(
-            id=next_id,
-            event_id=event.event_id,
-            topic=topic,
-            key=key,
-            payload=event.model_dump_json().encode(),
-            created_at=self.now(),
-        )
+    def add_serialised(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
+        for event_id, topic, key, payload in entries:
+            if self.get(event_id) is not None:
+                raise Conflict(f"event {event_id} is in the outbox already")
+            next_id = (next(reversed(self.state.outbox)) if self.state.outbox else 0) + 1
+            self.state.outbox[next_id] = OutboxMessage(
+                id=next_id,
+                event_id=event_id,
+                topic=topic,
+                key=key,
+                payload=payload.encode(),
+                created_at=self.now(),
+            )
 
     def unpublished(self, limit: int, after: int | None = None) -> list[OutboxMessage]:
         pending = [

@@ -311,15 +311,21 @@ class ProcessedEventRepository(abc.ABC):
 
 
 class Outbox(abc.ABC):
-    @abc.abstractmethod
     def add(self, event: Envelope, topic: str, key: str) -> None:
         """Queue the event for publication when (and only if) the transaction commits.
         `topic` is the logical name ("allocations"). Conflict if the event_id is queued already."""
+        self.add_serialised([(event.event_id, topic, key, event.model_dump_json())])
 
     def add_many(self, entries: Iterable[tuple[Envelope, str, str]]) -> None:
         """`add` each (event, topic, key) in order; the SQL adapter inserts them at once."""
-        for event, topic, key in entries:
-            self.add(event, topic, key)
+        self.add_serialised(
+            (e.event_id, topic, key, e.model_dump_json()) for e, topic, key in entries
+        )
+
+    @abc.abstractmethod
+    def add_serialised(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
+        """`add` each (event_id, topic, key, payload) in order: events already in their wire
+        form (the compact `model_dump_json()`)."""
 
     @abc.abstractmethod
     def unpublished(self, limit: int, after: int | None = None) -> list[OutboxMessage]:

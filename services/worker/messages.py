@@ -18,8 +18,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.events import ANY_EVENT, TOPIC_ADAPTERS, DeadLettered, Envelope, FieldError
-from services.broker.topics import DEAD_LETTER, route
+from schemas.events import (
+    ANY_EVENT,
+    TOPIC_ADAPTERS,
+    AllocationMade,
+    AllocationProposed,
+    DeadLettered,
+    Envelope,
+    FieldError,
+    allocation_events,
+)
+from schemas.result import Allocation
+from services.broker.topics import ALLOCATIONS, DEAD_LETTER, route
 from services.persistence import AbstractUnitOfWork
 
 MAX_ID = 64  # schemas.common.Id
@@ -157,6 +167,21 @@ def queue(uow: AbstractUnitOfWork, event: Envelope) -> None:
 def queue_many(uow: AbstractUnitOfWork, events: Iterable[Envelope]) -> None:
     """Queue `events` in order, at once (a round queues one per allocation)."""
     uow.outbox.add_many((event, *route(event)) for event in events)
+
+
+def queue_allocations(
+    uow: AbstractUnitOfWork,
+    kind: type[AllocationMade] | type[AllocationProposed],
+    source: str,
+    round_id: str,
+    allocations: Iterable[Allocation],
+) -> None:
+    """Queue one `kind` event per allocation, in order, as `queue_many` would, straight in
+    their wire form (`schemas.events.allocation_events`): a round queues tens of thousands."""
+    uow.outbox.add_serialised(
+        (event_id, ALLOCATIONS, allocation.student_id, payload)
+        for event_id, allocation, payload in allocation_events(kind, source, round_id, allocations)
+    )
 
 
 def queue_dead_letter(uow: AbstractUnitOfWork, letter: DeadLettered) -> bool:

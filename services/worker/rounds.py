@@ -65,7 +65,7 @@ from services.persistence import (
     UnitOfWorkFactory,
     load_instance,
 )
-from services.worker.messages import queue, queue_many
+from services.worker.messages import queue, queue_allocations, queue_many
 from services.worker.risks import IN_FORCE
 
 SOURCE = "placement-rounds"
@@ -296,12 +296,8 @@ def _finish(
             return None  # another worker finished it while we solved
         with collection_paused():  # tens of thousands of rows and events, all garbage soon
             if record.mode == "preview":
-                queue_many(
-                    uow,
-                    (
-                        AllocationProposed(source=SOURCE, round_id=record.round_id, allocation=a)
-                        for a in result.allocations
-                    ),
+                queue_allocations(
+                    uow, AllocationProposed, SOURCE, record.round_id, result.allocations
                 )
                 made, revoked, kept = len(result.allocations), 0, 0
                 message = f"preview: {made} allocations proposed, nothing committed"
@@ -366,9 +362,7 @@ def _commit(
 
     uow.allocations.add(record.round_id, safe())
     uow.allocations.add(record.round_id, risky, status=AllocationStatus.HELD)
-    queue_many(
-        uow, (AllocationMade(source=SOURCE, round_id=record.round_id, allocation=a) for a in new)
-    )
+    queue_allocations(uow, AllocationMade, SOURCE, record.round_id, new)
     unchanged = len(current.keys() & chosen.keys()) + plan.kept
     return len(new), len(current.keys() - chosen.keys()), unchanged
 

@@ -3,9 +3,18 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
-from schemas import PreferenceList
-from schemas.events import ANY_EVENT, TOPIC_ADAPTERS, OfferWithdrawn, StudentRegistered
+from schemas import LevelGroup, OfferKind, PreferenceList
+from schemas.events import (
+    ANY_EVENT,
+    TOPIC_ADAPTERS,
+    AllocationMade,
+    AllocationProposed,
+    OfferWithdrawn,
+    StudentRegistered,
+    allocation_events,
+)
 from schemas.export import json_schemas
+from schemas.result import Allocation, RiskCode
 from tests.factories import instance, offer, prefs, student
 
 
@@ -72,3 +81,43 @@ def test_json_schema_export_covers_entities_instance_result_and_every_topic() ->
     names = json_schemas().keys()
     assert {"student", "offer", "instance", "result"} <= names
     assert {f"topic.{t}" for t in TOPIC_ADAPTERS} <= names
+
+
+@pytest.mark.parametrize("kind", [AllocationMade, AllocationProposed])
+def test_allocation_events_written_directly_are_exactly_what_the_models_write(
+    kind: type[AllocationMade] | type[AllocationProposed],
+) -> None:
+    allocations = [
+        Allocation(
+            student_id="s1", offer_id="o1", kind=OfferKind.WORKPLACE_L1, group=LevelGroup.B8_L1
+        ),
+        Allocation(
+            student_id="s2",
+            offer_id="o3",
+            kind=OfferKind.WORKPLACE_L3,
+            group=LevelGroup.B8_L23,
+            rank=2,
+            pinned=True,
+            pending_interview=True,
+            risks=(RiskCode.L3_NO_PREVISIT,),
+        ),
+    ]
+    written = list(allocation_events(kind, "rounds-\u00e9", "r-1", allocations))
+    assert [a for _, a, _ in written] == allocations
+    assert len({event_id for event_id, _, _ in written}) == 2
+    for event_id, allocation, payload in written:
+        event = TOPIC_ADAPTERS["allocations"].validate_json(payload)
+        assert event.event_id == event_id
+        model = kind(
+            event_id=event_id,
+            occurred_at=event.occurred_at,
+            source="rounds-\u00e9",
+            round_id="r-1",
+            allocation=allocation,
+        )
+        assert payload == model.model_dump_json()
+
+
+def test_allocation_events_for_a_bad_round_id_name_the_field() -> None:
+    with pytest.raises(ValidationError, match="round_id"):
+        list(allocation_events(AllocationMade, "rounds", "", []))

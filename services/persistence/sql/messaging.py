@@ -11,7 +11,6 @@ from sqlalchemy import BigInteger, Text, any_, bindparam, cast, exists, select, 
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from schemas.events import Envelope
 from services.persistence import repository as repo
 from services.persistence.errors import Conflict
 from services.persistence.orm import Base, OutboxRow, ProcessedEventRow
@@ -53,19 +52,13 @@ class SqlOutbox(SqlRepository, repo.Outbox):
     """Rows are inserted at once, in the order queued (ids follow that order), and read back
     as the JSON text stored, which is the event's wire form (`model_dump_json()`, compact)."""
 
-    def add(self, event: Envelope, topic: str, key: str) -> None:
-        self.add_many([(event, topic, key)])
-
-    def add_many(self, entries: Iterable[tuple[Envelope, str, str]]) -> None:
+    def add_serialised(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
         now = stored(self.session, OutboxRow.__table__.c.created_at, self.clock())
         append_rows(
             self.session,
             OutboxRow,
             _OUTBOX_COLUMNS,
-            (
-                (event.event_id, topic, key, event.model_dump_json(), now)
-                for event, topic, key in entries
-            ),
+            ((event_id, topic, key, payload, now) for event_id, topic, key, payload in entries),
         )
 
     def unpublished(self, limit: int, after: int | None = None) -> list[OutboxMessage]:

@@ -150,6 +150,8 @@ def test_a_commit_queues_allocation_made_for_each_allocation_then_round_complete
     assert len(outbox) == 4
     events = [TOPIC_ADAPTERS[topic].validate_python(payload) for topic, _, payload in outbox]
     assert len({e.event_id for e in events}) == 4  # each valid on the wire, each its own id
+    events = [TOPIC_ADAPTERS[topic].validate_python(payload) for topic, _, payload in outbox]
+    assert len({e.event_id for e in events}) == 4  # each valid on the wire, each its own id
 
 
 def test_a_preview_stores_no_allocation_and_queues_allocation_proposed(
