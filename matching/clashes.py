@@ -7,7 +7,7 @@ import weakref
 
 import numpy as np
 
-from matching.compiled import compiled
+from matching.compiled import kernel
 from matching.flow import NETWORKS, FlowSolution, solve_local
 from matching.problem import (
     FE_INTERACTION,
@@ -89,7 +89,7 @@ class Sessions:
 
     def clash(self, a: IntArray, b: IntArray) -> BoolArray:
         """Do offers a[i] and b[i] clash, for every i?"""
-        out: BoolArray = compiled(clash_kernel)(self.day, self.start, self.end, a, b)
+        out: BoolArray = kernel(clash_kernel, len(a))(self.day, self.start, self.end, a, b)
         return out
 
 

@@ -28,11 +28,28 @@ def _compile(fn: Callable[..., Any]) -> Callable[..., Any]:
     return compiled
 
 
+# Below this much work (the arcs or pairs a call loops over) a kernel runs as plain Python,
+# unless it is compiled already: importing numba and loading a kernel from its cache costs
+# 0.2-0.3 s once per process, more than a 500-student round spends in all its kernels.
+SMALL_WORK = 20_000
+_ready: set[Callable[..., Any]] = set()
+
+
 def compiled(fn: F) -> F:
     """`fn` compiled by numba (once per process)."""
+    _ready.add(fn)
     return cast(F, _compile(fn))
+
+
+def kernel(fn: F, work: int) -> F:
+    """`fn` compiled for a call that loops over `work` elements, or `fn` itself (the same
+    results, tested) for a small call in a process that has not compiled it yet."""
+    if work < SMALL_WORK and fn not in _ready:
+        return fn
+    return compiled(fn)
 
 
 def clear() -> None:
     """Forget what was compiled (tests use it to compile again under other conditions)."""
     _compile.cache_clear()
+    _ready.clear()

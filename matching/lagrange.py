@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matching.clashes import find_clashes, repair
-from matching.compiled import compiled
+from matching.compiled import kernel
 from matching.errors import MatchingError
 from matching.flow import (
     FlowSolution,
@@ -373,7 +373,8 @@ class Residual:
         thousands of nodes at distance 0 before meeting their target: now they need none.
         """
         if self._component is None:
-            self._component = compiled(tight_components)(self.indptr, self.heads, self.reduced)
+            tight = kernel(tight_components, len(self.heads))
+            self._component = tight(self.indptr, self.heads, self.reduced)
         return self._component
 
     def removal_cost(self, position: int, limit: int | None = None) -> int | None:
@@ -412,7 +413,7 @@ class Residual:
 
     def _search(self, source: int, target: int, beyond: int) -> tuple[int | None, int]:
         """Dijkstra over distances below `beyond`: (distance or None, nodes popped)."""
-        found, pops = compiled(search)(
+        found, pops = kernel(search, len(self.heads))(
             self.indptr, self.heads, self.reduced, source, target, min(beyond, _FAR)
         )
         return (None if found < 0 else int(found)), int(pops)

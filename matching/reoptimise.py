@@ -22,7 +22,7 @@ import heapq
 
 import numpy as np
 
-from matching.compiled import compiled
+from matching.compiled import kernel
 from matching.flow import Network
 from matching.potentials import potentials, residual
 from matching.problem import IntArray
@@ -47,7 +47,7 @@ def reoptimise(
     flows = net.flows.copy()
     potential = potential_of(net).copy()
     ptr, incident = incidence_of(net) if incidence is None else incidence
-    ok = compiled(augment)(
+    ok = kernel(augment, len(net.tails))(
         net.n_nodes, net.tails, net.heads, caps, costs, flows, potential, ptr, incident
     )
     if not ok:

@@ -1,4 +1,4 @@
-"""The vectorised clash test and the local clash repair."""
+"""The clash test over session tables and the local clash repair."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.clashes import Sessions, find_clashes, repair
+from matching.clashes import Sessions, clash_kernel, find_clashes, repair
+from matching.compiled import compiled
 from matching.flow import solve_relaxation
 from matching.problem import build_problem
 from tests.factories import DAY, offer, random_instance, session
@@ -24,7 +25,9 @@ def test_the_session_table_finds_exactly_the_clashes_offers_report(seed: int) ->
     a = np.array([i for i, _ in pairs], dtype=np.int64)
     b = np.array([j for _, j in pairs], dtype=np.int64)
     expected = [offers[i].clashes_with(offers[j]) for i, j in pairs]
-    assert table.clash(a, b).tolist() == expected
+    assert table.clash(a, b).tolist() == expected  # small: the kernel runs as Python
+    tables = (table.day, table.start, table.end, a, b)
+    assert compiled(clash_kernel)(*tables).tolist() == expected  # as it runs on large rounds
 
 
 def test_sessions_that_only_touch_do_not_clash_and_a_shared_minute_does() -> None:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ortools.graph.python import min_cost_flow
 
-from matching.compiled import compiled
+from matching.compiled import SMALL_WORK, clear, compiled, kernel
 from matching.flow import Network
 from matching.potentials import residual
 from matching.problem import IntArray
@@ -110,3 +110,13 @@ def test_an_unchanged_network_is_left_as_it_is() -> None:
     moved = reoptimise(net, net.costs)
     assert moved is not None
     assert np.array_equal(moved.flows, net.flows)
+
+
+def test_a_small_call_runs_as_python_until_the_kernel_is_compiled_then_compiled() -> None:
+    clear()
+    try:
+        assert kernel(augment, SMALL_WORK - 1) is augment
+        assert kernel(augment, SMALL_WORK) is not augment
+        assert kernel(augment, 1) is kernel(augment, SMALL_WORK)  # compiled now: reused
+    finally:
+        clear()
