@@ -486,7 +486,7 @@ class _Handler:
         )
         detail = f"student {event.student_id} did not attend offer {event.offer_id} on {event.date}"
         affected = self._revoke(in_force, detail)
-        self._rematch(event, affected, detail)
+        self._rematch(event, affected, detail, freed=event.offer_id)
 
     def _interview(self, event: InterviewDecided) -> None:
         self.uow.feedback.decide_interview(InterviewRecord.from_event(event))
@@ -500,7 +500,7 @@ class _Handler:
             "after the pre-interview"
         )
         affected = self._revoke(in_force, detail)
-        self._rematch(event, affected, detail)
+        self._rematch(event, affected, detail, freed=event.offer_id)
 
     def _revoke(
         self, allocations: Sequence[StoredAllocation], reason: str, flag: RiskCode | None = None
@@ -526,10 +526,15 @@ class _Handler:
             affected.append(a.student_id)
         return affected
 
-    def _rematch(self, cause: Envelope, students: Sequence[str], reason: str) -> None:
-        """Ask for a re-match of just these students; the round runs on the rounds topic."""
+    def _rematch(
+        self, cause: Envelope, students: Sequence[str], reason: str, freed: str | None = None
+    ) -> None:
+        """Ask for a re-match of just these students, and of those waiting for the place
+        freed at offer `freed` (`_waitlisted`); the round runs on the rounds topic."""
         if not students:
             return
+        if freed is not None:
+            students = [*students, *self._waitlisted(freed, students)]
         digest = hashlib.sha256(cause.event_id.encode()).hexdigest()[:16]
         round_id = f"rematch-{digest}"
         queue(
@@ -544,6 +549,24 @@ class _Handler:
             ),
         )
         self.rematches.append(round_id)
+
+    def _waitlisted(self, offer_id: str, affected: Sequence[str]) -> list[str]:
+        """Who a place freed at `offer_id` may go to, besides `affected`: the students who
+        ranked it and hold nothing in force in its group. None once it has begun (a begun
+        offer takes nobody new) or is withdrawn."""
+        record = self.known_offers.get(offer_id)
+        if record is None or record.withdrawn or record.offer.first_day <= self.clock().date():
+            return []
+        ranking = set(self.uow.preferences.students_ranking(offer_id)) - set(affected)
+        if not ranking:
+            return []
+        group = record.offer.kind.group
+        held = {
+            a.allocation.student_id
+            for a in self.uow.allocations.find(student_ids=ranking, statuses=IN_FORCE)
+            if a.allocation.group == group
+        }
+        return sorted(ranking - held)
 
 
 def _day(moment: dt.datetime) -> str:

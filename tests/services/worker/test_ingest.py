@@ -15,6 +15,7 @@ import pytest
 from schemas import Insurance, OfferKind, Prerequisites, RiskCode, StudentOffer
 from schemas.entities import Offer, PreferenceList
 from schemas.events import (
+    TOPIC_ADAPTERS,
     AttendanceRecorded,
     Envelope,
     HostAgainAnswered,
@@ -41,6 +42,7 @@ from services.persistence import (
 from services.persistence.memory import MemoryPreferenceRepository
 from services.worker.ingest import Outcome, ingest
 from services.worker.messages import Message
+from services.worker.rounds import run_round
 from tests import factories as f
 from tests.services.conftest import Ticker
 from tests.services.worker.outbox import dead_letters, drain, message, queued, seed, statuses
@@ -947,6 +949,29 @@ def test_a_declined_pre_interview_revokes_the_place_and_requests_a_rematch(
     ]
     with uow_factory() as uow:
         assert [i.outcome for i in uow.feedback.interviews(student_id="s1")] == ["declined"]
+
+
+def test_a_declined_place_is_rematched_with_the_students_waiting_for_it(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    # s2 ranked o1 and holds nothing in its group: waiting. s3 ranked it but holds another
+    # L1 place, s4 holds nothing but never ranked it: neither is re-matched.
+    students = [f.student(s) for s in ("s1", "s2", "s3", "s4")]
+    offers = [f.offer("o1", requires_interview=True), f.offer("o2"), f.offer("o3")]
+    rankings = [f.prefs("s1", "o1"), f.prefs("s2", "o1"), f.prefs("s3", "o1", "o3")]
+    seed(uow_factory, students, offers, rankings)
+    place(uow_factory, ("s1", "o1"), ("s3", "o3"))
+    decision = InterviewDecided(event_id="i1", student_id="s1", offer_id="o1", outcome="declined")
+
+    ingest(uow_factory, [message(decision)], clock)
+
+    [request] = [p for _, _, p in queued(uow_factory) if p["type"] == "round_requested"]
+    assert (request["scope"], request["student_ids"]) == ("students", ["s1", "s2"])
+    run_round(uow_factory, TOPIC_ADAPTERS["rounds"].validate_python(request), clock)
+    assert {k: v for k, v in statuses(uow_factory).items() if v == ACTIVE} == {
+        (request["round_id"], "s2", "o1"): ACTIVE,  # the freed place went to the waiting one
+        ("r1", "s3", "o3"): ACTIVE,  # everyone else's allocation is unchanged
+    }
 
 
 def test_a_duplicate_pre_interview_decision_changes_nothing(
