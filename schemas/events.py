@@ -207,8 +207,8 @@ def allocation_events(
     envelope's own fields are validated once, as a model would.
     """
     check = kind(source=source, round_id=round_id, allocation=_PLACEHOLDER)
-    head = (
-        '{"event_id":"%s","schema_version":'
+    rest = (
+        '","schema_version":'
         + str(check.schema_version)
         + ',"occurred_at":'
         + _JSON_TIME.dump_json(check.occurred_at).decode()
@@ -222,7 +222,11 @@ def allocation_events(
     )
     for allocation in allocations:
         event_id = _new_id()
-        yield event_id, allocation, head % event_id + allocation.model_dump_json() + "}"
+        yield (
+            event_id,
+            allocation,
+            '{"event_id":"' + event_id + rest + allocation.model_dump_json() + "}",
+        )
 
 
 class AllocationRevoked(Envelope):

@@ -102,7 +102,7 @@ def test_allocation_events_written_directly_are_exactly_what_the_models_write(
             risks=(RiskCode.L3_NO_PREVISIT,),
         ),
     ]
-    written = list(allocation_events(kind, "rounds-\u00e9", "r-1", allocations))
+    written = list(allocation_events(kind, "rounds-\u00e9 100%s", "r-1", allocations))
     assert [a for _, a, _ in written] == allocations
     assert len({event_id for event_id, _, _ in written}) == 2
     for event_id, allocation, payload in written:
@@ -111,7 +111,7 @@ def test_allocation_events_written_directly_are_exactly_what_the_models_write(
         model = kind(
             event_id=event_id,
             occurred_at=event.occurred_at,
-            source="rounds-\u00e9",
+            source="rounds-\u00e9 100%s",
             round_id="r-1",
             allocation=allocation,
         )
