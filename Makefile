@@ -12,11 +12,11 @@ venv: $(STAMP)
 
 # Re-installs only when pyproject.toml changes; an existing .venv is reused, never recreated.
 # The browser tests drive Debian's chromium (never a browser Playwright would download).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -c constraints.txt -e '.[dev]'
 	touch $@
 
 # The service on the embedded default: broker, SQLite and a worker; a generated cluster goes
