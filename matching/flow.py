@@ -116,36 +116,25 @@ def scalar(w: Weights, value: Objective) -> int:
     return w.below_target * value[1] + w.placement * value[2] + value[3]
 
 
-def solve_relaxation(
-    problem: Problem,
-    forbid: BoolArray | None,
-    seed: int,
-    networks: tuple[int, ...] = (0, 1, 2),
-    penalty: IntArray | None = None,
-    scale: int = 1,
-) -> FlowSolution:
-    """Solve the chosen networks. `forbid` masks candidate arcs out; `penalty` adds cost.
+def solve_relaxation(problem: Problem, seed: int) -> FlowSolution:
+    """Solve every network, unpenalised: the relaxation whose optimum bounds the round.
 
-    `scale` multiplies every objective cost (not the penalty), so penalties can fall between
-    two whole objective units.
+    (Penalised and forbidding variants re-optimise these networks, matching/reoptimise.py,
+    or solve a neighbourhood, `solve_local`.)
     """
-    w = _penalised(weights(problem), penalty, scale)
-    fast = None if penalty is not None else _penalised(_fast_weights(problem, None), None, scale)
-    if forbid is None:
-        forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
-    extra = penalty if penalty is not None else np.zeros(problem.n_arcs, dtype=np.int64)
+    w = weights(problem)
+    fast = _fast_weights(problem, None)
+    extra = np.zeros(problem.n_arcs, dtype=np.int64)
     selected = np.zeros(problem.n_arcs, dtype=np.bool_)
     members = np.arange(problem.n_students, dtype=np.int64)
     max_pairs = 0
     solved: dict[int, Network] = {}
-    for k in networks:
-        arcs = _seeded(problem, np.isin(problem.arc_group, NETWORKS[k]) & ~forbid, seed, k)
+    for k in range(len(NETWORKS)):
+        arcs = _seeded(problem, np.isin(problem.arc_group, NETWORKS[k]), seed, k)
         if k == 0:
-            net, max_pairs = _solve_b8(
-                problem, arcs, members, problem.capacity, w, extra, scale, fast
-            )
+            net, max_pairs = _solve_b8(problem, arcs, members, problem.capacity, w, extra, 1, fast)
         else:
-            net = _solve_single(problem, arcs, members, problem.capacity, w, extra, scale, fast)
+            net = _solve_single(problem, arcs, members, problem.capacity, w, extra, 1, fast)
         solved[k] = net
         selected[net.arcs[net.flows[: len(net.arcs)] > 0]] = True
     return FlowSolution(selected, max_pairs, solved)
@@ -236,7 +225,8 @@ def _solve_checked(
     """Solve with the `fast` weights when given and the result is provably optimal for `w`
     (node potentials for `w`'s costs exist: matching/potentials.py), else with `w`.
 
-    Returns the solver, the flows, the costs of `w` and the potentials when computed.
+    Returns the solver, the flows, the costs kept (`Network.costs`) and the potentials when
+    computed.
     """
     # The costs kept, and proven optimal: level 2 at the global weight, so that every
     # network's costs add up to the scalar (`scalar`) and the certificate's penalised costs

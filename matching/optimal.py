@@ -39,7 +39,7 @@ class Outcome:
 
 def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -> Outcome:
     progress("flow relaxation", 0.0)
-    root = solve_relaxation(problem, None, options.seed)
+    root = solve_relaxation(problem, options.seed)
     relaxed = value_of(problem, root.selected)  # valid level by level
     bound = relaxed
     if not find_clashes(problem, root.selected):

@@ -42,7 +42,7 @@ def test_sessions_that_only_touch_do_not_clash_and_a_shared_minute_does() -> Non
 @given(seed=st.integers(0, 10_000), size=st.integers(20, 80))
 def test_the_local_repair_leaves_no_clash_and_keeps_every_capacity(seed: int, size: int) -> None:
     problem = build_problem(contested(seed, n_students=size, n_offers=max(4, size * 3 // 8)))
-    selected, _ = repair(problem, solve_relaxation(problem, None, seed), seed)
+    selected, _ = repair(problem, solve_relaxation(problem, seed), seed)
     assert not find_clashes(problem, selected)
     taken = np.bincount(problem.arc_offer[selected], minlength=len(problem.offers))
     assert (taken <= problem.capacity).all()

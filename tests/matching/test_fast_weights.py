@@ -23,10 +23,10 @@ def _exact_only(problem: Problem, arcs: IntArray | None) -> flow.Weights:
 @given(seed=st.integers(0, 10_000), size=st.integers(8, 60))
 def test_the_fast_relaxation_has_the_exact_weights_optimum(seed: int, size: int) -> None:
     problem = build_problem(contested(seed, n_students=size, n_offers=max(4, size * 3 // 8)))
-    fast = flow.solve_relaxation(problem, None, seed)
+    fast = flow.solve_relaxation(problem, seed)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(flow, "_fast_weights", _exact_only)
-        exact = flow.solve_relaxation(problem, None, seed)
+        exact = flow.solve_relaxation(problem, seed)
     assert fast.max_pairs == exact.max_pairs
     assert value_of(problem, fast.selected) == value_of(problem, exact.selected)
 
@@ -39,10 +39,10 @@ def test_a_fast_solve_that_is_not_optimal_is_caught_and_solved_again(seed: int) 
     problem = build_problem(contested(seed, n_students=40, n_offers=15))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(flow, "_fast_weights", _exact_only)
-        exact = flow.solve_relaxation(problem, None, seed)
+        exact = flow.solve_relaxation(problem, seed)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(flow, "FAST_FACTOR", 0)
-        careless = flow.solve_relaxation(problem, None, seed)
+        careless = flow.solve_relaxation(problem, seed)
     assert value_of(problem, careless.selected) == value_of(problem, exact.selected)
 
 
@@ -50,7 +50,7 @@ def test_a_fast_solve_that_is_not_optimal_is_caught_and_solved_again(seed: int) 
 @given(seed=st.integers(0, 10_000))
 def test_every_network_carries_potentials_that_prove_its_flow_optimal(seed: int) -> None:
     problem = build_problem(contested(seed, n_students=30, n_offers=12))
-    for net in flow.solve_relaxation(problem, None, seed).networks.values():
+    for net in flow.solve_relaxation(problem, seed).networks.values():
         tails, heads, costs = residual(net.tails, net.heads, net.caps, net.costs, net.flows)
         assert net.potential is not None
         reduced = costs + net.potential[tails] - net.potential[heads]
