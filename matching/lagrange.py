@@ -74,7 +74,7 @@ def certify(
     of rounds and branches, the work done, and so the result, is the same on every machine.
     """
     cert = _Certifier(problem, root, feasible, seed, _Budget(effort))
-    top = _Node(None, {}, root)
+    top = _Node(None, {}, cert.scaled)
     bound = cert.explore(top, scalar(cert.w, cert.root_value), CERTIFICATE_ROUNDS)
     cert.best_ub = bound
     proven = cert.done()
@@ -100,7 +100,11 @@ class _Certifier:
         self, problem: Problem, root: FlowSolution, feasible: BoolArray, seed: int, budget: _Budget
     ) -> None:
         self.problem = problem
-        self.root = root
+        # The root's flows with their costs (and potentials) in the certificate's doubled
+        # units: every penalised flow starts from these costs, re-optimised.
+        self.scaled = FlowSolution(
+            root.selected, root.max_pairs, {k: _scaled(n) for k, n in root.networks.items()}
+        )
         self.seed = seed
         self.budget = budget
         self.w = weights(problem)
@@ -164,11 +168,9 @@ class _Certifier:
     def reprice(self, node: _Node) -> bool:
         """New multipliers from the node's flow's duals; False when nothing moves."""
         node.rounds += 1
-        # The root was solved unscaled: its removal costs are in whole units.
-        factor = 1 if node.current is not self.root else _SCALE
         before = {pair: p.value for pair, p in node.lam.items()}
         horizons = (_SCALE * self.w.placement, _SCALE * self.w.below_target)
-        if not _price(self.problem, node.current, node.lam, factor, self.budget, horizons):
+        if not _price(self.problem, node.current, node.lam, self.budget, horizons):
             return False
         return before != {pair: p.value for pair, p in node.lam.items()}
 
@@ -185,15 +187,14 @@ class _Certifier:
         `node`'s flow (matching/reoptimise.py): only penalised and forbidden arcs changed.
         Kept as the node's flow when `forbid` is the node's own; None when a forbidden arc
         costs a unit of maximum flow."""
-        problem, root = self.problem, self.root
+        problem = self.problem
         penalty = self.penalty(node.lam)
         selected = np.zeros(problem.n_arcs, dtype=np.bool_)
         networks: dict[int, Network] = {}
         for k, net in node.current.networks.items():
-            start = _scaled(net) if net is root.networks[k] else net
-            base = root.networks[k]
+            base = self.scaled.networks[k]
             n_arcs = len(base.arcs)
-            costs = _SCALE * base.costs
+            costs = base.costs.copy()
             costs[:n_arcs] += penalty[base.arcs]
             caps = base.caps
             if forbid is not None and forbid[base.arcs].any():
@@ -201,12 +202,12 @@ class _Certifier:
                 caps[:n_arcs][forbid[base.arcs]] = 0
             if k not in self.incidence:
                 self.incidence[k] = incidence_of(base)
-            moved = reoptimise(start, costs, caps, self.incidence[k])
+            moved = reoptimise(net, costs, caps, self.incidence[k])
             if moved is None:
                 return None
             networks[k] = moved
             selected[moved.arcs[moved.flows[:n_arcs] > 0]] = True
-        sol = FlowSolution(selected, root.max_pairs, networks)
+        sol = FlowSolution(selected, self.scaled.max_pairs, networks)
         if forbid is node.forbid:
             node.current = sol
         return sol
@@ -259,15 +260,14 @@ def _price(
     problem: Problem,
     current: FlowSolution,
     lam: dict[tuple[int, int], _Price],
-    factor: int,
     budget: _Budget,
     horizons: tuple[int, ...] = (),
 ) -> bool:
     """Update multipliers from the duals of `current`; False if a clash cannot be priced
     (or the budget is spent).
 
-    `factor` converts `current`'s costs to the doubled units the prices are in; `horizons`
-    (in those units, increasing) are the costs searched within first (see `cheaper`).
+    `current`'s costs are in the doubled units the prices are in; `horizons` (in those
+    units, increasing) are the costs searched within first (see `cheaper`).
     """
     network_of = np.full(problem.n_arcs, -1, dtype=np.int64)
     position = np.full(problem.n_arcs, -1, dtype=np.int64)
@@ -281,9 +281,7 @@ def _price(
         if k not in residuals:
             residuals[k] = Residual(current.networks[k], budget)
         r = residuals[k]
-        below = None if limit is None else limit // factor
-        found = r.insertion_cost(i, below) if insert else r.removal_cost(i, below)
-        return None if found is None else found * factor
+        return r.insertion_cost(i, limit) if insert else r.removal_cost(i, limit)
 
     def cheaper(pair: tuple[int, int], insert: bool) -> dict[int, int]:
         """The cost of each side of `pair` that can be the cheaper one (ties included).
