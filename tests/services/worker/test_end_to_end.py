@@ -153,3 +153,29 @@ def test_a_running_worker_fetches_with_a_short_wait_so_a_lone_event_is_not_held(
     assert isinstance(thread._consumer, aiokafka.AIOKafkaConsumer)
     assert thread._consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS
     assert thread._consumer._fetcher._fetch_max_wait_ms == FETCH_MAX_WAIT_MS
+
+
+def test_a_running_worker_hands_each_fetch_to_its_streams_within_one_wait_not_one_per_event(
+    running: Worker, worker_settings: Settings, database: Database
+) -> None:
+    # faust's own loop waits (four tasks and an asyncio.wait) once per message; ours once per
+    # fetch (services/worker/consumer.py). Every event still arrives, in order per partition.
+    consumer = running.app.consumer
+    waits: list[int] = []
+    original = consumer.wait_first
+
+    def counting(*coros: Any, **options: Any) -> Any:
+        waits.append(len(coros))
+        return original(*coros, **options)
+
+    consumer.wait_first = counting
+    students = [factories.student(f"s{i:03d}") for i in range(200)]
+    publish(worker_settings, [StudentRegistered(student=s) for s in students])
+
+    def stored() -> bool:
+        with database.unit_of_work() as uow:
+            return len(uow.students.find()) == len(students)
+
+    assert eventually(stored, 30)
+    # 200 events, each read by two agents (ingest and coverage): 400 deliveries.
+    assert 0 < len(waits) < 100
