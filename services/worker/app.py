@@ -39,6 +39,7 @@ from services.broker.connection import bootstrap_servers
 from services.persistence import Clock, Database, RoundRecord, UnitOfWorkFactory
 from services.persistence.records import utcnow
 from services.settings import Settings
+from services.worker.batching import ready_batches
 from services.worker.consumer import use_prompt_consumer
 from services.worker.downstream import Coverage, check_risks
 from services.worker.ingest import INGEST_TOPICS, Outcome, ingest
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 INGEST_BATCH = 1000  # events per ingest transaction, at most
-INGEST_WITHIN_S = 0.02  # how long a partial batch waits for more
+INGEST_WITHIN_S = 0.02  # how long the first event on an idle agent waits for company
 DOWNSTREAM_BATCH = 5000
 DOWNSTREAM_WITHIN_S = 0.25
 RETRY_EVERY_S = 0.2  # an event naming a record not stored yet is tried again this often...
@@ -188,7 +189,7 @@ class Worker:
 
     def _ingest_agent(self, name: str) -> Callable[[Any], Any]:
         async def agent(stream: Any) -> None:
-            async for events in stream.take_events(INGEST_BATCH, within=INGEST_WITHIN_S):
+            async for events in ready_batches(stream, INGEST_BATCH, INGEST_WITHIN_S):
                 await self.ingest(f"ingest-{name}", self._messages(events))
 
         agent.__name__ = f"ingest_{name}"

@@ -10,6 +10,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -49,17 +50,17 @@ def with_worker(store: MemoryStore, steps: Steps) -> Worker:
             await steps(worker)
         finally:
             shutil.rmtree(worker.datadir, ignore_errors=True)
-            _close_unstarted_consumer(worker)
+            close_unstarted_consumer(worker.app)
         return worker
 
     return asyncio.run(main())
 
 
-def _close_unstarted_consumer(worker: Worker) -> None:
+def close_unstarted_consumer(app: Any) -> None:
     """Iterating an agent's stream makes faust build the app's Kafka consumer, whose consumer
     thread creates an event loop at once; never started, nothing closes it. A started worker
     closes it in `stop()`."""
-    consumer = getattr(worker.app, "_consumer", None)
+    consumer = getattr(app, "_consumer", None)
     thread = getattr(consumer, "_thread", None)
     loop = getattr(thread, "thread_loop", None)
     if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_running():
