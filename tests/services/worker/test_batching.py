@@ -71,19 +71,19 @@ def run_agent(max_: int, within: float, steps: Steps) -> Handled:
 
 def test_events_arriving_while_a_batch_is_handled_are_the_next_batch_without_waiting() -> None:
     async def steps(context: Any, handled: Handled) -> None:
-        await context.put("a")
-        await settle()
-        assert handled.batches == [["a"]]
-        for value in ("b", "c", "d"):
+        for value in ("a", "b"):
             await context.put(value)
         await settle()
-        assert handled.batches == [["a"]]  # still inside the first batch
-        async with asyncio.timeout(1):  # not the 30 s `within`: the events were there
+        assert handled.batches == [["a", "b"]]  # full: handed over at once
+        await context.put("c")
+        await settle()
+        assert handled.batches == [["a", "b"]]  # still inside the first batch
+        async with asyncio.timeout(1):  # not full, yet not held for the 30 s `within`
             await handled.release()
-        assert handled.batches == [["a"], ["b", "c", "d"]]
+        assert handled.batches == [["a", "b"], ["c"]]
         await handled.release()
 
-    run_agent(max_=10, within=0.0, steps=steps)
+    run_agent(max_=2, within=30.0, steps=steps)
 
 
 def test_an_idle_agent_waits_within_for_more_events_but_hands_over_a_full_batch_at_once() -> None:
