@@ -220,22 +220,26 @@ Row = tuple[Any, ...]
 
 
 class RowMemo(Generic[Model]):
-    """Models decoded from rows, by the row's first column (its id), each with the row it came
-    from: reading an unchanged row again returns the model already built instead of parsing and
-    validating it again (a batch of preference lists reads the same thousand offers as the one
-    before it). A row that differs in any column is decoded afresh, so the memo is never stale,
-    whoever changed the row. Models are immutable, and shared between threads and sessions.
+    """Models decoded from rows, by the row's key (its first `key_columns` columns), each with
+    the row it came from: reading an unchanged row again returns the model already built instead
+    of parsing and validating it again (a batch of preference lists reads the same thousand
+    offers as the one before it). A row that differs in any column is decoded afresh, so the
+    memo is never stale, whoever changed the row. Models are immutable, and shared between
+    threads and sessions.
 
     At most `size` rows are kept; past that the memo starts over.
     """
 
-    def __init__(self, decode: Callable[[Row], Model], size: int) -> None:
+    def __init__(self, decode: Callable[[Row], Model], size: int, key_columns: int = 1) -> None:
         self._decode = decode
         self._size = size
+        self._key: Callable[[Row], Any] = (
+            (lambda row: row[0]) if key_columns == 1 else (lambda row: row[:key_columns])
+        )
         self._memo: dict[Any, tuple[Row, Model]] = {}
 
     def __call__(self, row: Row) -> Model:
-        kept = self._memo.get(row[0])
+        kept = self._memo.get(self._key(row))
         if kept is not None and kept[0] == row:
             return kept[1]
         model = self._decode(row)
@@ -246,7 +250,7 @@ class RowMemo(Generic[Model]):
         """Keep `model` as what `row` decodes to (a writer that has the model at hand)."""
         if len(self._memo) >= self._size:
             self._memo = {}
-        self._memo[row[0]] = (row, model)
+        self._memo[self._key(row)] = (row, model)
 
     def read(self, session: Session, query: Select[Any]) -> list[Model]:
         """The models of the rows `query` selects, in its order."""

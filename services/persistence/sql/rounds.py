@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, tuple_, update
+from sqlalchemy import CursorResult, Text, select, tuple_, update
 
 from schemas import Allocation, Metrics, RoundRules
 from services.persistence import repository as repo
@@ -18,10 +18,11 @@ from services.persistence.records import (
     RoundStatus,
     StoredAllocation,
 )
-from services.persistence.sql.base import SqlRepository, equals_or_any, in_schools
+from services.persistence.sql.base import RowMemo, SqlRepository, equals_or_any, in_schools
 from services.persistence.sql.messaging import append_rows, stored
 
 STATUS_CHUNK = 5_000  # allocations per UPDATE: 15,000 parameters, below SQLite's 32,766
+MEMO_ALLOCATIONS = 60_000  # decoded allocations kept: a 10,000-student cluster's twice over
 
 
 class SqlRoundRepository(SqlRepository, repo.RoundRepository):
@@ -156,7 +157,11 @@ class SqlAllocationRepository(SqlRepository, repo.AllocationRepository):
         query = query.order_by(
             AllocationRow.round_id, AllocationRow.student_id, AllocationRow.offer_id
         )
-        return [_stored_allocation(row) for row in self.session.execute(query)]
+        # Core rows, not the ORM's, each decoded once while it stays unchanged: a coverage
+        # update or a dashboard page reads every allocation in force, again and again.
+        self.session.flush()
+        rows = self.session.connection().execute(query).all()
+        return [_ALLOCATIONS(tuple(row)) for row in rows]
 
     def set_status(
         self,
@@ -225,7 +230,7 @@ _SELECT_ALLOCATIONS = select(
     AllocationRow.rank,
     AllocationRow.pinned,
     AllocationRow.pending_interview,
-    AllocationRow.risks,
+    AllocationRow.risks.cast(Text),  # its JSON text: most are "[]", read without parsing
     AllocationRow.status,
     AllocationRow.reason,
     AllocationRow.created_at,
@@ -249,7 +254,7 @@ def _stored_allocation(row: Sequence[Any]) -> StoredAllocation:
         rank=rank,
         pinned=pinned,
         pending_interview=pending,
-        risks=risks,
+        risks=() if risks == "[]" else json.loads(risks),
     )
     status, reason, created_at = row[9:]
     return StoredAllocation(
@@ -281,3 +286,6 @@ def _allocation(row: AllocationRow) -> StoredAllocation:
         reason=row.reason,
         created_at=row.created_at,
     )
+
+
+_ALLOCATIONS = RowMemo(_stored_allocation, MEMO_ALLOCATIONS, key_columns=3)

@@ -11,8 +11,13 @@ import datetime as dt
 
 from sqlalchemy import text
 
-from schemas import Form, Insurance, OfferKind, Sector
-from services.persistence import Database, UnitOfWorkFactory
+from schemas import Allocation, Form, Insurance, LevelGroup, OfferKind, RiskCode, Sector
+from services.persistence import (
+    AllocationStatus,
+    Database,
+    RoundRecord,
+    UnitOfWorkFactory,
+)
 from services.persistence.orm import ProcessedEventRow, StudentRow
 from services.persistence.sql.base import IN_CHUNK, Skip, Upsert, insert_many
 from tests import factories as f
@@ -224,3 +229,45 @@ def test_a_deadline_given_in_another_time_zone_is_read_back_in_utc(database: Dat
         record = uow.offers.get_record("o1")
     assert record is not None and record.preference_deadline == deadline
     assert record.preference_deadline.utcoffset() == dt.timedelta(0)
+
+
+def test_allocations_read_again_unchanged_are_the_memoised_models_and_a_change_is_read_afresh(
+    database: Database,
+) -> None:
+    risky = Allocation(
+        student_id="s2",
+        offer_id="o1",
+        kind=OfferKind.WORKPLACE_L3,
+        group=OfferKind.WORKPLACE_L3.group,
+        rank=2,
+        risks=(RiskCode.L3_NO_PREVISIT, RiskCode.NO_CONSENT),
+    )
+    plain = Allocation(
+        student_id="s1", offer_id="o1", kind=OfferKind.WORKPLACE_L1, group=LevelGroup.B8_L1, rank=1
+    )
+    with database.unit_of_work() as uow:
+        uow.students.add_many([f.student("s1"), f.student("s2")])
+        uow.offers.add(f.offer("o1", capacity=2))
+        uow.rounds.add(RoundRecord(round_id="r1"))
+        uow.allocations.add("r1", [plain, risky])
+        uow.commit()
+    with database.unit_of_work() as uow:
+        first = uow.allocations.find(round_id="r1")
+    with database.unit_of_work() as uow:
+        again = uow.allocations.find(round_id="r1")
+    assert [a.allocation for a in first] == [plain, risky]  # risks read from their JSON text
+    assert all(a is b for a, b in zip(first, again, strict=True))
+
+    with database.engine.begin() as connection:  # another process changes one row
+        connection.execute(
+            text(
+                "UPDATE allocations SET status = 'held', reason = 'by hand' WHERE student_id = 's1'"
+            )
+        )
+    with database.unit_of_work() as uow:
+        changed, unchanged = uow.allocations.find(round_id="r1")
+        assert (changed.status, changed.reason) == (AllocationStatus.HELD, "by hand")
+        assert unchanged is first[1]
+        # A change not flushed yet is read too.
+        uow.allocations.set_status("r1", "s2", "o1", AllocationStatus.REVOKED, "withdrawn")
+        assert uow.allocations.find(round_id="r1")[1].status is AllocationStatus.REVOKED
