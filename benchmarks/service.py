@@ -685,32 +685,32 @@ def summarise(runs: Sequence[Json]) -> Json:
 # Not regenerated: where the time went in the runs above, from their own split and from profiles
 # (py-spy) taken while the changes listed were made.
 PROFILE_NOTES = [
-    "Where the time goes (10,000 students, the medians above):",
+    "Where the time goes (10,000 students, the runs above):",
     "",
-    "- **Round:** the engine's solve is 2.0–2.6 s of it (1.5–2.0 s in the engine proper; "
-    "the rest is explanations and the independent validation). Load 0.6–1.0 s, commit "
-    "0.9–1.0 s on SQLite and 1.2–1.7 s on PostgreSQL (there most of it is the server: "
-    "foreign-key checks and index entries for each allocation row), relay 0.8–1.2 s for "
-    "29,000 events. The worker picks a command up in 0.02–0.04 s.",
+    "- **Round:** the engine's solve is 2.0–2.3 s of it (1.5–1.7 s in the engine proper; "
+    "the rest is explanations and the independent validation). Load 0.5–0.7 s, commit "
+    "0.9–1.0 s on SQLite and 1.2–1.3 s on PostgreSQL (there most of it is the server: "
+    "foreign-key checks and index entries for each allocation row), relay 0.8–1.0 s for "
+    "29,000 events. The worker picks a command up in 0.02–0.03 s.",
     "- **Ingest:** the worker's event loop now does half the work it did (one flow check per "
     "fetch instead of four tasks per message), and an ingest agent's next batch is whatever "
     "arrived while it stored the last one. What is left is the handlers (0.1–0.3 ms an "
     "event on an idle machine, two to four times that beside the publisher, the broker and "
     "the database on two cores) and the coverage agent, which reads every student event "
     "too. At 500 students a run lasts half a second, a tenth of it before the first event "
-    "reaches the worker, so its rate moves with the machine: 1,807–2,248 events/s on "
+    "reaches the worker, so its rate moves with the machine: 1,816–2,351 events/s on "
     "PostgreSQL over the five runs.",
     "",
-    "**How much the machine moved today.** The same code measured a PostgreSQL round of "
-    "4.80 s (median of 3), 4.97 s (5), 5.69 s (5, the table above) and 5.13 s (3) in four "
-    "runs over two hours, and 500-student ingest of 2,029, 1,825, 2,212 and 2,186 "
-    "events/s. The previous commit, run beside the current one at the end (3 runs each, "
-    "PostgreSQL, 10,000 students): round 5.55 s against 5.13 s, ingest 2,062 against 2,693 "
-    "events/s; it measured a 4.59 s round in the previous table. The engine alone did not "
-    "slow down (1.69 s for this round offline, as before); the database did: the same "
-    "commit took 1.09 s offline early in the day and 1.44 s late (this machine's "
-    "PostgreSQL runs without autovacuum, and every test run creates and drops schemas, so "
-    "its catalogs collect dead rows; vacuuming them gave 1.32 s).",
+    "**Both PostgreSQL targets sit on the line.** This machine moved a lot during the day of "
+    "these runs. Five full runs of the same service code gave PostgreSQL rounds of 4.80, "
+    "4.97, 5.69 and 4.99 s (the table above) and a 5.13 s run of three, and 500-student "
+    "ingest of 2,029, 1,825, 2,212, 2,186 and 2,124 events/s. The previous commit, run beside "
+    "this code (3 runs each, PostgreSQL, 10,000 students): round 5.55 s against 5.13 s, "
+    "ingest 2,062 against 2,693 events/s; it measured a 4.59 s round in the previous table. "
+    "The engine alone did not slow down (1.69 s for this round offline, as before); the "
+    "database did: the same commit took 1.09 s offline early in the day and 1.44 s late "
+    "(this machine's PostgreSQL runs without autovacuum, and every test run creates and "
+    "drops schemas, so its catalogs collect dead rows; vacuuming them gave 1.32 s).",
 ]
 
 
