@@ -10,7 +10,8 @@ DEMO_STUDENT ?= stu-000042
 
 venv: $(STAMP)
 
-# Re-installs only when pyproject.toml changes; an existing .venv is reused, never recreated.
+# Re-installs only when pyproject.toml or constraints.txt changes; an existing .venv is reused,
+# never recreated.
 # The browser tests drive Debian's chromium (never a browser Playwright would download).
 $(STAMP): pyproject.toml constraints.txt
 	command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
