@@ -24,6 +24,7 @@ from sqlalchemy.orm import sessionmaker
 
 from services.persistence.errors import Conflict
 from services.persistence.records import Clock, utcnow
+from services.persistence.sql import CommittedPayloads
 from services.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from services.settings import Settings
 
@@ -93,6 +94,7 @@ class Database:
         self._snapshots = sessionmaker(
             self.engine.execution_options(**snapshot), expire_on_commit=False
         )
+        self.committed_payloads: CommittedPayloads | None = None  # see keep_outbox_payloads
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock = utcnow) -> Database:
@@ -101,7 +103,16 @@ class Database:
     def unit_of_work(self, snapshot: bool = False) -> SqlAlchemyUnitOfWork:
         """A unit of work; `snapshot=True` for a consistent, read-only view (REPEATABLE READ on
         PostgreSQL, a deferred read transaction on SQLite) such as a round's input."""
-        return SqlAlchemyUnitOfWork(self._snapshots if snapshot else self._writes, self.clock)
+        if snapshot:
+            return SqlAlchemyUnitOfWork(self._snapshots, self.clock)
+        return SqlAlchemyUnitOfWork(self._writes, self.clock, self.committed_payloads)
+
+    def keep_outbox_payloads(self) -> CommittedPayloads:
+        """Keep the payloads of outbox rows committed through this object for the outbox relay
+        running in this process (see `CommittedPayloads`); a process without one keeps none."""
+        if self.committed_payloads is None:
+            self.committed_payloads = CommittedPayloads()
+        return self.committed_payloads
 
     def dispose(self) -> None:
         self.engine.dispose()

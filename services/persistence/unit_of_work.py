@@ -73,9 +73,15 @@ UnitOfWorkFactory = Callable[[], AbstractUnitOfWork]
 
 
 class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
-    def __init__(self, session_factory: Callable[[], Session], clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        clock: Clock = utcnow,
+        committed: sql.CommittedPayloads | None = None,
+    ) -> None:
         self._session_factory = session_factory
         self._clock = clock
+        self._committed = committed  # the outbox payloads the relay takes, see SqlOutbox
 
     def __enter__(self) -> Self:
         self.session = session = self._session_factory()
@@ -90,7 +96,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.feedback = sql.SqlFeedbackRepository(session, clock)
         self.risks = sql.SqlRiskFlagRepository(session, clock)
         self.processed = sql.SqlProcessedEventRepository(session, clock)
-        self.outbox = sql.SqlOutbox(session, clock)
+        self.outbox = self._outbox = sql.SqlOutbox(session, clock, self._committed)
         return super().__enter__()
 
     def __exit__(
@@ -106,6 +112,8 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
 
     def commit(self) -> None:
         self.session.commit()
+        self._outbox.on_commit()
 
     def rollback(self) -> None:
         self.session.rollback()
+        self._outbox.on_rollback()

@@ -30,6 +30,7 @@ async def running_worker(
     """A started worker that has joined its group; stopped (relay drained) on the way out."""
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, provision, settings)
+    db.keep_outbox_payloads()  # the relay publishes what this process commits: no need to read it
     worker = Worker(settings, db, clock=clock, relay=RelayThread(settings, db.unit_of_work))
     await worker.start()
     try:

@@ -8,10 +8,15 @@ from services.persistence.sql.catalogue import (
     SqlStudentRepository,
 )
 from services.persistence.sql.feedback import SqlFeedbackRepository
-from services.persistence.sql.messaging import SqlOutbox, SqlProcessedEventRepository
+from services.persistence.sql.messaging import (
+    CommittedPayloads,
+    SqlOutbox,
+    SqlProcessedEventRepository,
+)
 from services.persistence.sql.rounds import SqlAllocationRepository, SqlRoundRepository
 
 __all__ = [
+    "CommittedPayloads",
     "SqlAllocationRepository",
     "SqlAttendanceRepository",
     "SqlFeedbackRepository",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from services.persistence import repository as repo
 from services.persistence.errors import Conflict
 from services.persistence.orm import Base, OutboxRow, ProcessedEventRow
-from services.persistence.records import OutboxMessage
+from services.persistence.records import Clock, OutboxMessage
 from services.persistence.sql.base import Skip, SqlRepository, insert_many
 
 COPY_FROM = 50  # rows from which PostgreSQL gets a COPY rather than an INSERT
 PUBLISHED_CHUNK = 30_000  # ids per UPDATE on SQLite, below its 32,766 parameters
+COMMITTED_PAYLOADS = 100_000  # payloads kept for the relay: a 10,000-student round's 29,000 3x
 
 
 class SqlProcessedEventRepository(SqlRepository, repo.ProcessedEventRepository):
@@ -48,21 +49,88 @@ class SqlProcessedEventRepository(SqlRepository, repo.ProcessedEventRepository):
 _OUTBOX_COLUMNS = ("event_id", "topic", "key", "payload", "created_at")
 
 
+class CommittedPayloads:
+    """The payloads of outbox rows this process committed, by event id, kept for the relay.
+
+    A round commits tens of thousands of events and the relay reads them straight back; with
+    their payloads at hand it reads only the rows' ids and keys, a tenth of the bytes. A
+    payload is forgotten once its row is committed as published; one not here (another process
+    committed it, or the memo started over) is read from the database. An event's payload
+    never changes once committed (its event_id is unique in the outbox), so a payload here is
+    never stale. Keep one per database: event ids are unique within a database, not across
+    them.
+
+    At most `size` payloads are kept (rows another worker published are never forgotten one by
+    one); past that the memo starts over.
+    """
+
+    def __init__(self, size: int = COMMITTED_PAYLOADS) -> None:
+        self._size = size
+        self._payloads: dict[str, str] = {}
+
+    def add(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Keep (event_id, payload) pairs that have just been committed."""
+        payloads = self._payloads
+        for event_id, payload in entries:
+            if len(payloads) >= self._size:
+                payloads = self._payloads = {}
+            payloads[event_id] = payload
+
+    def get(self, event_id: str) -> str | None:
+        return self._payloads.get(event_id)
+
+    def forget(self, event_ids: Iterable[str]) -> None:
+        payloads = self._payloads
+        for event_id in event_ids:
+            payloads.pop(event_id, None)
+
+    def __len__(self) -> int:
+        return len(self._payloads)
+
+
 class SqlOutbox(SqlRepository, repo.Outbox):
     """Rows are inserted at once, in the order queued (ids follow that order), and read back
-    as the JSON text stored, which is the event's wire form (`model_dump_json()`, compact)."""
+    as the JSON text stored, which is the event's wire form (`model_dump_json()`, compact).
+
+    With `committed`, the payloads this unit of work queued are handed to it once the
+    transaction commits (`on_commit`), `unpublished` reads payloads from it, and those of rows
+    marked published are forgotten once that commits.
+    """
+
+    def __init__(
+        self, session: Session, clock: Clock, committed: CommittedPayloads | None = None
+    ) -> None:
+        super().__init__(session, clock)
+        self.committed = committed
+        self._queued: list[tuple[str, str]] = []  # (event_id, payload) added
+        self._read: dict[int, str] = {}  # event ids of the rows `unpublished` returned, by id
+        self._marked: list[str] = []  # event ids of the rows marked published
 
     def add_serialised(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
         now = stored(self.session, OutboxRow.__table__.c.created_at, self.clock())
-        append_rows(
-            self.session,
-            OutboxRow,
-            _OUTBOX_COLUMNS,
-            ((event_id, topic, key, payload, now) for event_id, topic, key, payload in entries),
+        queued = self._queued if self.committed is not None else None
+        rows: Iterable[tuple[str, str, str, str, Any]] = (
+            (event_id, topic, key, payload, now) for event_id, topic, key, payload in entries
         )
+        if queued is not None:
+            rows = _noting(rows, queued)
+        append_rows(self.session, OutboxRow, _OUTBOX_COLUMNS, rows)
+
+    def on_commit(self) -> None:
+        """The transaction committed: its payloads are the relay's, and those it published are
+        no longer needed."""
+        if self.committed is not None:
+            self.committed.add(self._queued)
+            self.committed.forget(self._marked)
+        self.on_rollback()
+
+    def on_rollback(self) -> None:
+        self._queued, self._read, self._marked = [], {}, []
 
     def unpublished(self, limit: int, after: int | None = None) -> list[OutboxMessage]:
-        query = _SELECT_MESSAGES.where(OutboxRow.published_at.is_(None))
+        committed = self.committed
+        query = _SELECT_HEADERS if committed is not None else _SELECT_MESSAGES
+        query = query.where(OutboxRow.published_at.is_(None))
         if after is not None:
             query = query.where(OutboxRow.id > after)
         query = (
@@ -70,11 +138,27 @@ class SqlOutbox(SqlRepository, repo.Outbox):
             .limit(limit)
             .with_for_update()  # rendered on PostgreSQL only; SQLite has one writer anyway
         )
-        return [_message(row) for row in self.session.execute(query)]
+        self.session.flush()
+        connection = self.session.connection()
+        rows = connection.execute(query).all()
+        if committed is None:
+            return [_message(row[:-1], row[-1]) for row in rows]
+        payloads = {row[1]: p for row in rows if (p := committed.get(row[1])) is not None}
+        missing = [row[0] for row in rows if row[1] not in payloads]
+        for id_chunk in _chunks(missing):  # rows locked by the query above already
+            found = connection.execute(
+                select(OutboxRow.event_id, _PAYLOAD_TEXT).where(OutboxRow.id.in_(id_chunk))
+            )
+            payloads.update((event_id, payload) for event_id, payload in found)
+        self._read.update((row[0], row[1]) for row in rows)
+        return [_message(row, payloads[row[1]]) for row in rows]
 
     def mark_published(self, ids: Collection[int]) -> None:
         if not ids:
             return
+        if self.committed is not None:
+            read = self._read
+            self._marked += [read[id_] for id_ in ids if id_ in read]
         ordered = sorted(ids)
         if self.session.get_bind().dialect.name == "postgresql":
             # One array parameter, whatever the batch's size.
@@ -97,23 +181,37 @@ class SqlOutbox(SqlRepository, repo.Outbox):
         row = self.session.execute(
             _SELECT_MESSAGES.where(OutboxRow.event_id == event_id)
         ).one_or_none()
-        return None if row is None else _message(row)
+        return None if row is None else _message(row[:-1], row[-1])
 
 
 _ID_ARRAY = ARRAY(BigInteger())
-_SELECT_MESSAGES = select(
+_SELECT_HEADERS = select(
     OutboxRow.id,
     OutboxRow.event_id,
     OutboxRow.topic,
     OutboxRow.key,
-    cast(OutboxRow.payload, Text),  # the text stored, not parsed and encoded again
     OutboxRow.created_at,
     OutboxRow.published_at,
 )
+_PAYLOAD_TEXT = cast(OutboxRow.payload, Text)  # the text stored, not parsed and encoded again
+_SELECT_MESSAGES = select(*_SELECT_HEADERS.selected_columns, _PAYLOAD_TEXT)
 
 
-def _message(row: Any) -> OutboxMessage:
-    id_, event_id, topic, key, payload, created_at, published_at = row
+def _noting(
+    rows: Iterable[tuple[str, str, str, str, Any]], queued: list[tuple[str, str]]
+) -> Iterator[tuple[str, str, str, str, Any]]:
+    for row in rows:
+        queued.append((row[0], row[3]))
+        yield row
+
+
+def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), PUBLISHED_CHUNK):
+        yield values[start : start + PUBLISHED_CHUNK]
+
+
+def _message(row: Any, payload: str) -> OutboxMessage:
+    id_, event_id, topic, key, created_at, published_at = row
     return OutboxMessage(  # validated in compiled code: quicker than model_construct
         id=id_,
         event_id=event_id,
