@@ -100,16 +100,21 @@ def run_round(
         return None
     progress = _Progress(uow_factory, record.round_id, on_progress)
     try:
-        with (snapshot or uow_factory)() as uow:
-            plan = _plan(uow, record, clock)
-        progress("loaded", LOADED, force=True)
-        result = solve(
-            plan.instance,
-            SolveOptions(mode=record.matching_mode, seed=record.seed),
-            lambda stage, done: progress(stage, LOADED + (SOLVED - LOADED) * done),
-        )
-        progress("committing", SOLVED, force=True)
-        return _finish(uow_factory, record, plan, result)
+        # One pause of the cyclic collector for the whole round (see matching/collector.py):
+        # loading a cluster builds 100,000 rows and models, which set off a full collection
+        # of the worker's heap (0.1 s), and a collection between the solve and the commit
+        # would walk the result's 30,000 allocations.
+        with collection_paused():
+            with (snapshot or uow_factory)() as uow:
+                plan = _plan(uow, record, clock)
+            progress("loaded", LOADED, force=True)
+            result = solve(
+                plan.instance,
+                SolveOptions(mode=record.matching_mode, seed=record.seed),
+                lambda stage, done: progress(stage, LOADED + (SOLVED - LOADED) * done),
+            )
+            progress("committing", SOLVED, force=True)
+            return _finish(uow_factory, record, plan, result)
     except Exception as error:  # the round fails, the worker goes on; the reason is recorded
         return _fail(uow_factory, record, error)
 
@@ -294,16 +299,13 @@ def _finish(
         current = uow.rounds.get(record.round_id)
         if current is None or current.status.finished:
             return None  # another worker finished it while we solved
-        with collection_paused():  # tens of thousands of rows and events, all garbage soon
-            if record.mode == "preview":
-                queue_allocations(
-                    uow, AllocationProposed, SOURCE, record.round_id, result.allocations
-                )
-                made, revoked, kept = len(result.allocations), 0, 0
-                message = f"preview: {made} allocations proposed, nothing committed"
-            else:
-                made, revoked, kept = _commit(uow, record, plan, result)
-                message = f"committed: {made} allocations made, {revoked} revoked, {kept} unchanged"
+        if record.mode == "preview":
+            queue_allocations(uow, AllocationProposed, SOURCE, record.round_id, result.allocations)
+            made, revoked, kept = len(result.allocations), 0, 0
+            message = f"preview: {made} allocations proposed, nothing committed"
+        else:
+            made, revoked, kept = _commit(uow, record, plan, result)
+            message = f"committed: {made} allocations made, {revoked} revoked, {kept} unchanged"
         done = uow.rounds.set_status(
             record.round_id, RoundStatus.DONE, message=message, metrics=result.metrics
         )

@@ -7,6 +7,7 @@ Offers sit on different days unless a test is about clashes, so a student can ho
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from typing import Any
 
@@ -224,6 +225,29 @@ def test_a_round_reports_its_progress_from_loading_to_committing(
     assert (seen[-1].message, seen[-1].progress) == ("committing", 0.9)
     assert all(r.status is RoundStatus.RUNNING for r in seen)
     assert [r.progress for r in seen] == sorted(r.progress for r in seen)
+
+
+def test_the_cyclic_collector_is_paused_from_loading_to_committing_and_resumes_after(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    two_students_two_offers(uow_factory)
+    enabled: list[bool] = []
+
+    def snapshot() -> Any:
+        enabled.append(gc.isenabled())  # as the round opens its snapshot
+        return uow_factory()
+
+    assert gc.isenabled()
+    run_round(
+        uow_factory,
+        school_round("r1"),
+        clock,
+        snapshot=snapshot,
+        on_progress=lambda _: enabled.append(gc.isenabled()),
+    )
+
+    assert len(enabled) >= 3 and not any(enabled)  # loading, loaded, ..., committing
+    assert gc.isenabled()
 
 
 # -- re-running a round ---------------------------------------------------------------------
