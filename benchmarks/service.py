@@ -19,8 +19,9 @@ GIL with the worker nor counts its start-up. Then:
    child publishes on a signal; the phase ends when the worker's totals show every event
    handled. Reported: the publish call's time, end to end (first publish to last event handled),
    and the worker's own batches (each `Worker.ingest` call is timed).
-2. Round. A second child tails the allocations and rounds topics (kafka-python, partitions
-   assigned by hand, no group), then a commit `RoundRequested` (scope cluster, every school) is
+2. Round. A second child tails the allocations and rounds topics (aiokafka, as the service's
+   own consumers read, or kafka-python with `--observer kafka-python`; partitions assigned by
+   hand, no group), then a commit `RoundRequested` (scope cluster, every school) is
    published. The round's latency runs from that publish until the tail has seen as many
    AllocationMade events of the round as its RoundCompleted says were made (checked against the
    database). The round's record and the worker's progress log split it into pick-up, snapshot
@@ -63,6 +64,7 @@ SESSION_TIMEOUT_S = 1.0
 CHILD_READY_TIMEOUT_S = 120.0  # a child loads its events and connects within this
 INGEST_TIMEOUT_S = 600.0  # a phase is abandoned when the worker has not handled it by then
 ROUND_TIMEOUT_S = 600.0
+OBSERVERS = ("aiokafka", "kafka-python")  # the round's tail: the first is the default
 BEGIN, END = "<!-- service:begin -->", "<!-- service:end -->"
 RESULTS_END = "<!-- results:end -->"
 INGEST_TARGET = 2_000.0  # events/s per worker, PostgreSQL
@@ -158,6 +160,109 @@ def client_publish(args: argparse.Namespace) -> None:
 def client_tail(args: argparse.Namespace) -> None:
     """Follow the allocations and rounds topics from the beginning; report when the round's
     AllocationMade events, as many as its RoundCompleted says were made, have all arrived."""
+    if args.observer == "kafka-python":
+        _tail_kafka_python(args)
+    else:
+        asyncio.run(_tail_aiokafka(args))
+
+
+class _Sightings:
+    """What the tail has seen of the round: its AllocationMade events and its RoundCompleted.
+
+    An allocation event is recognised by its bytes (the relay publishes each event as compact
+    JSON, `model_dump_json()`), so the observer spends its time receiving, not parsing: it
+    shares the machine's two cores with the worker, the broker and the database. The count is
+    checked against the round's RoundCompleted and against the database."""
+
+    def __init__(self, round_id: str) -> None:
+        self.round_id = round_id
+        self.mine = f'"round_id":"{round_id}"'.encode()
+        self.made = b'"type":"allocation_made"'
+        self.seen = 0
+        self.first: float | None = None
+        self.last: float | None = None
+        self.completed: Json | None = None
+
+    def add(self, topic: str, value: bytes, now: float) -> None:
+        if self.mine not in value:
+            return
+        if topic == "allocations":
+            if self.made in value:
+                self.seen += 1
+                self.first = self.first or now
+                self.last = now
+            return
+        event = json.loads(value)
+        if event.get("round_id") == self.round_id and event.get("type") == "round_completed":
+            self.completed = {
+                "at": now,
+                "status": event.get("status"),
+                "made": event.get("made"),
+                "revoked": event.get("revoked"),
+                "message": event.get("message"),
+            }
+
+    @property
+    def done(self) -> bool:
+        return self.completed is not None and self.seen >= (self.completed["made"] or 0)
+
+    def report(self, timed_out: bool, observer: str) -> Json:
+        return {
+            "allocations_seen": self.seen,
+            "first_allocation_at": self.first,
+            "last_allocation_at": self.last,
+            "completed": self.completed,
+            "timed_out": timed_out,
+            "observer": observer,
+        }
+
+
+async def _tail_aiokafka(args: argparse.Namespace) -> None:
+    """The tail as the service's own consumers read (aiokafka: compiled record parsing)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from services.broker.connection import CLIENT_ID, bootstrap_servers
+
+    settings = _client_settings(args)
+    wanted = {settings.topic("allocations"): "allocations", settings.topic("rounds"): "rounds"}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(settings),
+        client_id=CLIENT_ID,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the metadata
+        assigned = [
+            TopicPartition(name, partition)
+            for name in wanted
+            for partition in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        for partition in assigned:
+            await consumer.position(partition)
+        _say({"ready": len(assigned)})
+        sightings = _Sightings(args.round_id)
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline and not sightings.done:
+            batches = await consumer.getmany(timeout_ms=100)
+            now = time.time()
+            for partition, records in batches.items():
+                topic = wanted[partition.topic]
+                for record in records:
+                    if record.value is not None:
+                        sightings.add(topic, record.value, now)
+    finally:
+        await consumer.stop()
+    _say(sightings.report(time.monotonic() >= deadline, "aiokafka"))
+
+
+def _tail_kafka_python(args: argparse.Namespace) -> None:
+    """The tail as `placement events tail` reads (kafka-python: records parsed in Python)."""
     from kafka import KafkaConsumer, TopicPartition
 
     from services.broker.connection import client_options
@@ -177,44 +282,19 @@ def client_tail(args: argparse.Namespace) -> None:
     for partition in assigned:
         consumer.position(partition)
     _say({"ready": len(assigned)})
-    seen, first, last = 0, None, None
-    completed: Json | None = None
+    sightings = _Sightings(args.round_id)
     deadline = time.monotonic() + args.timeout
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not sightings.done:
             batches = consumer.poll(timeout_ms=100)
             now = time.time()
             for partition, records in batches.items():
                 topic = wanted[partition.topic]
                 for record in records:
-                    event = json.loads(record.value)
-                    if event.get("round_id") != args.round_id:
-                        continue
-                    if topic == "allocations" and event.get("type") == "allocation_made":
-                        seen += 1
-                        first = first or now
-                        last = now
-                    elif topic == "rounds" and event.get("type") == "round_completed":
-                        completed = {
-                            "at": now,
-                            "status": event.get("status"),
-                            "made": event.get("made"),
-                            "revoked": event.get("revoked"),
-                            "message": event.get("message"),
-                        }
-            if completed is not None and seen >= (completed["made"] or 0):
-                break
+                    sightings.add(topic, record.value, now)
     finally:
         consumer.close()
-    _say(
-        {
-            "allocations_seen": seen,
-            "first_allocation_at": first,
-            "last_allocation_at": last,
-            "completed": completed,
-            "timed_out": time.monotonic() >= deadline,
-        }
-    )
+    _say(sightings.report(time.monotonic() >= deadline, "kafka-python"))
 
 
 class Child:
@@ -362,6 +442,7 @@ class RunSpec:
     files: EventFiles
     bootstrap: str
     prefix: str = field(default_factory=lambda: f"bench{uuid.uuid4().hex[:10]}.")
+    observer: str = OBSERVERS[0]
 
 
 async def run_once(spec: RunSpec) -> Json:
@@ -493,7 +574,14 @@ async def round_phase(settings: Any, db: Any, spec: RunSpec, round_log: RoundLog
         source=SOURCE,
     )
     child = await Child.start(
-        "tail", settings, "--round-id", round_id, "--timeout", str(ROUND_TIMEOUT_S)
+        "tail",
+        settings,
+        "--round-id",
+        round_id,
+        "--timeout",
+        str(ROUND_TIMEOUT_S),
+        "--observer",
+        spec.observer,
     )
     try:
         await child.line(CHILD_READY_TIMEOUT_S)
@@ -525,6 +613,7 @@ async def round_phase(settings: Any, db: Any, spec: RunSpec, round_log: RoundLog
         "allocations_seen": seen["allocations_seen"],
         "all_seen": made is not None and seen["allocations_seen"] == made == facts["allocations"],
         "timed_out": seen["timed_out"],
+        "observer": seen.get("observer"),
         "proven_optimal": facts["proven_optimal"],
         "command_publish_s": round(acked - requested, 3),
         "end_to_end_s": gap(requested, last),
@@ -714,6 +803,14 @@ PROFILE_NOTES = [
 ]
 
 
+def _observers(entries: Sequence[Json]) -> str:
+    """The clients that tailed these entries' rounds (runs from before the choice: kafka-python)."""
+    used = sorted(
+        {r["round"].get("observer") or "kafka-python" for e in entries for r in e.get("runs", [])}
+    )
+    return " and ".join(used) or OBSERVERS[0]
+
+
 def _fmt(value: Any, spec: str = "{:.2f}") -> str:
     return "–" if value is None else spec.format(value)
 
@@ -739,7 +836,10 @@ def render(results: Json) -> str:
         "A child process publishes the generated cluster with `services.broker.publish`: "
         "StudentRegistered and OfferSubmitted first, then PreferencesRanked (lists trimmed to "
         "eligible offers, so nothing is dead-lettered). A second child tails the allocations and "
-        "rounds topics while a commit `RoundRequested` (scope cluster, all schools) is published.",
+        "rounds topics while a commit `RoundRequested` (scope cluster, all schools) is published. "
+        f"The tail reads with {_observers(entries)}, and recognises the round's AllocationMade "
+        "events by their bytes, so it spends the shared cores receiving rather than parsing "
+        "(`--observer kafka-python` tails as `placement events tail` does).",
         "",
         "- **publish s**: the publisher's `publish` calls (both phases), acknowledgements "
         "included. **ingest s**: from the first publish of each phase until the worker's totals "
@@ -979,7 +1079,12 @@ def run(args: argparse.Namespace) -> Json:
     results["repeats"] = args.repeats
     results["load_average_at_start"] = _load()
     results["command"] = "python -m benchmarks.service " + " ".join(
-        [f"--sizes {args.sizes}", f"--repeats {args.repeats}", f"--backends {args.backends}"]
+        [
+            f"--sizes {args.sizes}",
+            f"--repeats {args.repeats}",
+            f"--backends {args.backends}",
+            f"--observer {args.observer}",
+        ]
     )
     with tempfile.TemporaryDirectory(prefix="bench-service-events-") as tmp:
         for n in sizes:
@@ -996,7 +1101,16 @@ def run(args: argparse.Namespace) -> Json:
                 load_start = _load()
                 for repeat in range(1, args.repeats + 1):
                     with fresh_database(backend, args.postgres_url) as url, EmbeddedBroker() as b:
-                        spec = RunSpec(backend, url, n, schools, repeat, files, b.bootstrap_servers)
+                        spec = RunSpec(
+                            backend,
+                            url,
+                            n,
+                            schools,
+                            repeat,
+                            files,
+                            b.bootstrap_servers,
+                            observer=args.observer,
+                        )
                         result = asyncio.run(run_once(spec))
                     runs.append(result)
                     i, r = result["ingest"], result["round"]
@@ -1053,6 +1167,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", help=argparse.SUPPRESS)
     parser.add_argument("--round-id", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=ROUND_TIMEOUT_S, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--observer",
+        choices=OBSERVERS,
+        default=OBSERVERS[0],
+        help="the client that tails the round's events (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.client == "publish":
         client_publish(args)
