@@ -13,7 +13,9 @@ thread), a unique topic prefix, and a fresh database (a SQLite file in a tempora
 a new PostgreSQL schema, migrated with Alembic and dropped afterwards). ONE worker runs in this
 process (`services.worker.runner.running_worker`, session timeout 1 s); the events are published
 by a child process (`services.broker.publish`), so the publisher neither shares this process's
-GIL with the worker nor counts its start-up. Then:
+GIL with the worker nor counts its start-up. Repeats go round every (size, backend) in turn:
+the machine's speed drifts over minutes, and a slow spell should fall on every configuration
+alike. Then:
 
 1. Ingest. Per phase (catalogue, then preferences, which name the catalogue's records) the
    child publishes on a signal; the phase ends when the worker's totals show every event
@@ -860,7 +862,8 @@ def render(results: Json) -> str:
         f"{env.get('python', '?')}, PostgreSQL {env.get('postgresql') or '?'}, faust-streaming "
         f"{env.get('faust-streaming', '?')}, kafka-python {env.get('kafka-python', '?')}, "
         f"SQLAlchemy {env.get('sqlalchemy', '?')}. Medians of "
-        f"{results.get('repeats', '?')} runs; every run is in `benchmarks/results/service.json`.",
+        f"{results.get('repeats', '?')} runs, the repeats going round every row in turn; every "
+        "run is in `benchmarks/results/service.json`.",
         "",
         "| students | backend | events | publish s | ingest s | events/s | worker events/s "
         "| round s | pick-up | load | solve (engine) | commit | relay | DB s | made | load avg |",
@@ -1087,53 +1090,56 @@ def run(args: argparse.Namespace) -> Json:
         ]
     )
     with tempfile.TemporaryDirectory(prefix="bench-service-events-") as tmp:
+        files_of: dict[int, EventFiles] = {}
         for n in sizes:
-            schools = schools_for(n)
             started = time.perf_counter()
-            files = write_events(n, schools, Path(tmp))
+            files = files_of[n] = write_events(n, schools_for(n), Path(tmp))
             print(
-                f"{n:,} students, {schools} schools: {files.counts} "
+                f"{n:,} students, {schools_for(n)} schools: {files.counts} "
                 f"(events written in {time.perf_counter() - started:.1f} s)",
                 flush=True,
             )
-            for backend in backends:
-                runs = []
-                load_start = _load()
-                for repeat in range(1, args.repeats + 1):
-                    with fresh_database(backend, args.postgres_url) as url, EmbeddedBroker() as b:
-                        spec = RunSpec(
-                            backend,
-                            url,
-                            n,
-                            schools,
-                            repeat,
-                            files,
-                            b.bootstrap_servers,
-                            observer=args.observer,
-                        )
-                        result = asyncio.run(run_once(spec))
-                    runs.append(result)
-                    i, r = result["ingest"], result["round"]
-                    print(
-                        f"  {backend} run {repeat}: ingest {i['events']:,} events in "
-                        f"{i['end_to_end_s']:.2f} s = {i['events_per_s']:,.0f}/s (publish "
-                        f"{i['publish_s']:.2f} s); round {r['end_to_end_s']} s (solve "
-                        f"{r['solve_s']}, commit {r['commit_s']}, relay {r['relay_s']}), "
-                        f"{r['allocations_seen']}/{r['made_db']} allocations seen; load "
-                        f"{result['load_average_at_start'][0]} → "
-                        f"{result['load_average_at_end'][0]}",
-                        flush=True,
+        # Repeats go round every configuration in turn, so a slow spell of the shared machine
+        # falls on all of them alike rather than on whichever would have run last.
+        runs: dict[tuple[int, str], list[Json]] = {(n, b): [] for n in sizes for b in backends}
+        load_start = {key: _load() for key in runs}
+        for repeat in range(1, args.repeats + 1):
+            for n, backend in runs:
+                files = files_of[n]
+                with fresh_database(backend, args.postgres_url) as url, EmbeddedBroker() as b:
+                    spec = RunSpec(
+                        backend,
+                        url,
+                        n,
+                        schools_for(n),
+                        repeat,
+                        files,
+                        b.bootstrap_servers,
+                        observer=args.observer,
                     )
+                    result = asyncio.run(run_once(spec))
+                runs[(n, backend)].append(result)
+                i, r = result["ingest"], result["round"]
+                print(
+                    f"  {n:,} {backend} run {repeat}: ingest {i['events']:,} events in "
+                    f"{i['end_to_end_s']:.2f} s = {i['events_per_s']:,.0f}/s (publish "
+                    f"{i['publish_s']:.2f} s); round {r['end_to_end_s']} s (solve "
+                    f"{r['solve_s']}, engine {r['engine_solve_s']}, commit {r['commit_s']}, "
+                    f"relay {r['relay_s']}), {r['allocations_seen']}/{r['made_db']} allocations "
+                    f"seen; load {result['load_average_at_start'][0]} → "
+                    f"{result['load_average_at_end'][0]}",
+                    flush=True,
+                )
                 results["entries"][f"{backend}-{n}"] = {
                     "backend": backend,
                     "students": n,
-                    "schools": schools,
+                    "schools": schools_for(n),
                     "counts": files.counts,
-                    "load_average": [load_start[0], _load()[0]],
+                    "load_average": [load_start[(n, backend)][0], _load()[0]],
                     "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "summary": summarise(runs),
+                    "summary": summarise(runs[(n, backend)]),
                     "code": {**loaded, "changed_on_disk_since": _changed_since(loaded)},
-                    "runs": runs,
+                    "runs": runs[(n, backend)],
                 }
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(results, indent=2) + "\n")
