@@ -45,7 +45,7 @@ def _solve(instance: Instance, options: SolveOptions, report: Progress) -> Resul
         outcome = Outcome(selected, value, value, False, "deferred acceptance (lottery)")
     else:
         outcome = solve_optimal(problem, options, report)
-    report("explanations", 0.95)
+    report("explanations" if options.explain else "results", 0.95)
     allocations = _allocations(problem, outcome.selected)
     elapsed = time.perf_counter() - started
     result = _result(problem, options, allocations, outcome, elapsed)
@@ -92,12 +92,16 @@ def _result(
     unmatched: list[Explanation] = []
     explanations: list[Explanation] = []
     placed = {a.student_id for a in allocations}
-    for student, e in zip(
-        problem.students, explain_all(problem, allocations, options.mode), strict=True
-    ):
+    found = (
+        explain_all(problem, allocations, options.mode)
+        if options.explain
+        else [None] * len(problem.students)
+    )
+    for student, e in zip(problem.students, found, strict=True):
         if student.student_id not in placed:
+            summary = "not placed" if options.explain else "not placed (not explained)"
             unmatched.append(
-                e or Explanation(student_id=student.student_id, summary="not placed", reasons=())
+                e or Explanation(student_id=student.student_id, summary=summary, reasons=())
             )
         elif e is not None:
             explanations.append(e)

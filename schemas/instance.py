@@ -122,3 +122,8 @@ class SolveOptions(Frozen):
     # and CP-SAT's deterministic time for the exact fallback.
     certificate_effort: Annotated[int, Field(ge=0)] = 3_000_000
     exact_deterministic_time: Annotated[float, Field(gt=0)] = 60.0
+    # Whether to explain each unmatched student and each one not given a first choice. A
+    # caller that keeps only the allocations and metrics (the service's rounds: teachers ask
+    # for a student's explanation when they need it) saves that work; unmatched students are
+    # then listed with no reasons.
+    explain: bool = True

@@ -108,9 +108,11 @@ def run_round(
             with (snapshot or uow_factory)() as uow:
                 plan = _plan(uow, record, clock)
             progress("loaded", LOADED, force=True)
+            # No explanations: the round keeps allocations and metrics, and a student's
+            # explanation is computed when a teacher asks for it (services/api).
             result = solve(
                 plan.instance,
-                SolveOptions(mode=record.matching_mode, seed=record.seed),
+                SolveOptions(mode=record.matching_mode, seed=record.seed, explain=False),
                 lambda stage, done: progress(stage, LOADED + (SOLVED - LOADED) * done),
             )
             progress("committing", SOLVED, force=True)

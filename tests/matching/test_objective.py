@@ -3,7 +3,7 @@
 import datetime as dt
 
 from schemas import AttendedEncounter, OfferKind, Sector
-from tests.factories import DAY, instance, offer, prefs, session, student
+from tests.factories import DAY, instance, offer, prefs, random_instance, session, student
 from tests.matching.helpers import allocated, reasons, run, same
 
 L1, L2 = OfferKind.WORKPLACE_L1, OfferKind.WORKPLACE_L2
@@ -126,3 +126,19 @@ def test_stable_mode_gives_the_place_to_the_better_lottery_number_among_equal_ra
     r = run(inst, mode="stable")
     loser = ({"s1", "s2"} - {s for s, _ in allocated(r)}).pop()
     assert "better lottery number" in reasons(r, loser)
+
+
+def test_a_solve_without_explanations_makes_the_same_allocation_and_lists_unmatched_students() -> (
+    None
+):
+    for seed in range(4):
+        inst = random_instance(seed)
+        explained, bare = run(inst, seed=seed), run(inst, seed=seed, explain=False)
+        assert bare.allocations == explained.allocations
+        assert bare.metrics.model_copy(update={"solve_seconds": 0}) == (
+            explained.metrics.model_copy(update={"solve_seconds": 0})
+        )
+        assert [e.student_id for e in bare.unmatched] == [e.student_id for e in explained.unmatched]
+        assert all(e.reasons == () for e in bare.unmatched)
+        assert bare.explanations == ()
+        assert explained.explanations or explained.unmatched  # these instances are contested
