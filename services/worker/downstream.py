@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,6 @@ from schemas.events import (
     DeadLettered,
     Envelope,
     RoundCompleted,
-    StudentRegistered,
 )
 from services.persistence import (
     AbstractUnitOfWork,
@@ -49,6 +49,7 @@ from services.worker.risks import IN_FORCE, RiskChanges, recheck
 from services.worker.rounds import latest_rules
 
 SOURCE = "placement-coverage"
+STUDENTS = "students"  # the topic StudentRegistered is routed to (services.broker.route)
 
 
 def _decode_all(
@@ -113,6 +114,30 @@ def _add(total: RiskChanges, more: RiskChanges) -> None:
     total.released += more.released
 
 
+def _registered_schools(messages: Sequence[Message]) -> set[str]:
+    """The schools named by the StudentRegistered events among `messages`, read lightly.
+
+    The ingest agent validates every student event and dead-letters a bad one; coverage needs
+    only the school, and recomputes it from what was stored. So a student event is parsed as
+    JSON, not validated again (a school's whole registration is thousands of events), and one
+    that names no school is skipped: recomputing a school is harmless even if the event that
+    named it was refused.
+    """
+    schools: set[str] = set()
+    for message in messages:
+        try:
+            data = json.loads(message.value or b"")
+        except ValueError:
+            continue
+        if not isinstance(data, dict) or data.get("type") != "student_registered":
+            continue
+        student = data.get("student")
+        school = student.get("school_id") if isinstance(student, dict) else None
+        if isinstance(school, str) and school:
+            schools.add(school)
+    return schools
+
+
 @dataclass
 class Coverage:
     """The coverage agent's handler; keeps what it published last, per (school, form)."""
@@ -124,9 +149,13 @@ class Coverage:
     def update(self, uow_factory: UnitOfWorkFactory, messages: Sequence[Message]) -> int:
         """Recompute the touched schools; returns how many events were queued."""
         alerted = dict(self.alerted)  # adopted only once the alerts are committed
+        registered = [m for m in messages if m.topic == STUDENTS]
+        others = [m for m in messages if m.topic != STUDENTS]
         with uow_factory() as uow:
-            events = _decode_all(uow, messages, "coverage")
+            events = _decode_all(uow, others, "coverage")
             schools = self._schools(uow, events)
+            if schools is not None:
+                schools |= _registered_schools(registered)
             queued, rows = 0, []
             if schools is None or schools:
                 rows = self._rows(uow, schools)
@@ -143,8 +172,6 @@ class Coverage:
         student_ids: set[str] = set()
         for event in events:
             match event:
-                case StudentRegistered():
-                    schools.add(event.student.school_id)
                 case AllocationMade():
                     student_ids.add(event.allocation.student_id)
                 case AllocationRevoked() | AttendanceRecorded():

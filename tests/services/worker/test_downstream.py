@@ -457,6 +457,30 @@ def test_a_school_at_its_target_gets_an_update_and_no_alert(
     assert alerts(outbox) == []
 
 
+def test_coverage_reads_a_student_events_school_without_validating_the_event_again(
+    uow_factory: UnitOfWorkFactory, clock: Ticker
+) -> None:
+    """The ingest agent validates and dead-letters student events; coverage only needs the
+    school, and a batch it cannot read is skipped, not dead-lettered a second time."""
+    coverage_school(uow_factory)
+    event = json.loads(
+        StudentRegistered(student=f.student("s9", school_id="sch2")).model_dump_json()
+    )
+    event["student"]["form"] = "S9"  # refused by the ingest agent, which stores nothing
+    batch = [
+        Message("students", json.dumps(event).encode(), "s9", 0, 0),
+        Message("students", b"{not json", "s8", 0, 1),
+        Message("students", b'{"type": "student_registered", "student": {}}', "s7", 0, 2),
+    ]
+
+    count = Coverage(clock).update(uow_factory, batch)
+
+    outbox = queued(uow_factory)
+    assert count == 1
+    assert updates(outbox) == [("sch2", "S6", 1, 1, 0, 90.0, False)]  # recomputed as stored
+    assert [p["type"] for _, _, p in outbox] == ["coverage_updated"]  # no dead letter
+
+
 def test_coverage_counts_attended_debriefed_encounters_as_achieved(
     uow_factory: UnitOfWorkFactory, clock: Ticker
 ) -> None:
