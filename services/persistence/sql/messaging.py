@@ -108,13 +108,15 @@ class SqlOutbox(SqlRepository, repo.Outbox):
 
     def add_serialised(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
         now = stored(self.session, OutboxRow.__table__.c.created_at, self.clock())
-        queued = self._queued if self.committed is not None else None
         rows: Iterable[tuple[str, str, str, str, Any]] = (
             (event_id, topic, key, payload, now) for event_id, topic, key, payload in entries
         )
-        if queued is not None:
-            rows = _noting(rows, queued)
-        append_rows(self.session, OutboxRow, _OUTBOX_COLUMNS, rows)
+        if self.committed is None:
+            append_rows(self.session, OutboxRow, _OUTBOX_COLUMNS, rows)
+            return
+        added: list[tuple[str, str]] = []
+        append_rows(self.session, OutboxRow, _OUTBOX_COLUMNS, _noting(rows, added))
+        self._queued += added  # only once the statement took every row
 
     def on_commit(self) -> None:
         """The transaction committed: its payloads are the relay's, and those it published are

@@ -144,6 +144,21 @@ def test_payloads_of_a_transaction_rolled_back_are_not_kept(database: Database) 
     assert memo.get("ev-0100") is not None
 
 
+def test_payloads_of_a_refused_batch_are_not_kept_when_the_transaction_goes_on(
+    database_sqlite: Database,
+) -> None:
+    """SQLite lets a transaction go on after a refused statement (PostgreSQL aborts it)."""
+    memo = database_sqlite.keep_outbox_payloads()
+    with database_sqlite.unit_of_work() as uow:
+        uow.outbox.add_many((e, "offers", e.offer_id) for e in _events(1))
+        with pytest.raises(Conflict):
+            uow.outbox.add_many(
+                (e, "offers", e.offer_id) for e in [*_events(3, start=1), *_events(1)]
+            )
+        uow.commit()
+    assert (len(memo), memo.get("ev-0000") is not None) == (1, True)
+
+
 def test_a_failed_publish_leaves_the_payloads_for_the_next_pass(database: Database) -> None:
     database.keep_outbox_payloads()
     events = _events(3)
