@@ -821,7 +821,8 @@ PROFILE_NOTES = [
     "| c57993d (the table above) | 3.98 (3.75–4.89) | 2,486 (1,928–2,836) |",
     "",
     "The engine alone, pure CPU, took 1.11–1.24 s in the second run and 1.22–1.61 s in the "
-    "last, against 1.50–1.69 s in the previous day's table: the machine's speed drifts over "
+    "last, against 1.50–1.69 s in the previous table's, measured two hours before the first: "
+    "the machine's speed drifts over "
     "minutes (two parallel CPU-bound loops showed no drift of their own over 2.5 minutes, so "
     "it is not the benchmark's own load). Repeats go round every configuration in turn, so "
     "such a spell falls on all of them alike.",
