@@ -1,7 +1,8 @@
 """The service under load: ingest throughput of one worker, and a round's latency to the topic.
 
     python -m benchmarks.service [--sizes 500,10000] [--repeats 3] [--backends sqlite,postgresql]
-        [--postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--readme-only]
+        [--postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--observer aiokafka|kafka-python] [--readme-only]
 
 For each size one school cluster is generated (`services.generator.generate`, seed 1; 1 school
 at 500 students, 40 at 10,000) and written out as events once: StudentRegistered and
@@ -852,7 +853,7 @@ def render(results: Json) -> str:
         "",
         "```",
         "python -m benchmarks.service [--sizes 500,10000] [--repeats 3] "
-        "[--backends sqlite,postgresql]",
+        "[--backends sqlite,postgresql] [--observer aiokafka|kafka-python]",
         "```",
         "",
         "One worker (`services.worker.runner.running_worker`, in the benchmark's process, session "
