@@ -43,21 +43,25 @@ def equals_or_any(column: InstrumentedAttribute[Any], value: object | None) -> C
 IN_CHUNK = 1000  # values per IN list on SQLite, far below its 32,766 parameters
 
 
+Key = TypeVar("Key", str, int)
+
+
 def any_of(
-    session: Session, column: InstrumentedAttribute[str], values: Collection[str]
+    session: Session,
+    column: InstrumentedAttribute[Key],
+    values: Collection[Key],
+    chunk: int = IN_CHUNK,
 ) -> list[ColumnElement[bool]]:
     """Conditions `column IN values` that together cover every value: on PostgreSQL one
     `= ANY(array)`, whatever the count (one parameter to send, and a statement compiled once);
-    on SQLite IN lists of at most IN_CHUNK values. None when there are no values."""
+    on SQLite IN lists of at most `chunk` values. None when there are no values."""
     ordered = sorted(set(values))
     if not ordered:
         return []
     if session.get_bind().dialect.name == "postgresql":
         array = bindparam(None, ordered, type_=postgresql.ARRAY(column.type))
         return [column == any_(array)]
-    return [
-        column.in_(ordered[start : start + IN_CHUNK]) for start in range(0, len(ordered), IN_CHUNK)
-    ]
+    return [column.in_(ordered[start : start + chunk]) for start in range(0, len(ordered), chunk)]
 
 
 Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])

@@ -7,18 +7,17 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import BigInteger, Text, any_, bindparam, cast, exists, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Text, cast, exists, select, update
 from sqlalchemy.orm import Session
 
 from services.persistence import repository as repo
 from services.persistence.errors import Conflict
 from services.persistence.orm import Base, OutboxRow, ProcessedEventRow
 from services.persistence.records import Clock, OutboxMessage
-from services.persistence.sql.base import Skip, SqlRepository, insert_many
+from services.persistence.sql.base import Skip, SqlRepository, any_of, insert_many
 
 COPY_FROM = 50  # rows from which PostgreSQL gets a COPY rather than an INSERT
-PUBLISHED_CHUNK = 30_000  # ids per UPDATE on SQLite, below its 32,766 parameters
+PUBLISHED_CHUNK = 30_000  # ids per statement on SQLite, below its 32,766 parameters
 COMMITTED_PAYLOADS = 100_000  # payloads kept for the relay: a 10,000-student round's 29,000 3x
 
 
@@ -147,10 +146,9 @@ class SqlOutbox(SqlRepository, repo.Outbox):
             return [_message(row[:-1], row[-1]) for row in rows]
         payloads = {row[1]: p for row in rows if (p := committed.get(row[1])) is not None}
         missing = [row[0] for row in rows if row[1] not in payloads]
-        for id_chunk in _chunks(missing):  # rows locked by the query above already
-            found = connection.execute(
-                select(OutboxRow.event_id, _PAYLOAD_TEXT).where(OutboxRow.id.in_(id_chunk))
-            )
+        for ids in any_of(self.session, OutboxRow.id, missing, chunk=PUBLISHED_CHUNK):
+            # Rows locked by the query above already.
+            found = connection.execute(select(OutboxRow.event_id, _PAYLOAD_TEXT).where(ids))
             payloads.update((event_id, payload) for event_id, payload in found)
         self._read.update((row[0], row[1]) for row in rows)
         return [_message(row, payloads[row[1]]) for row in rows]
@@ -161,17 +159,8 @@ class SqlOutbox(SqlRepository, repo.Outbox):
         if self.committed is not None:
             read = self._read
             self._marked += [read[id_] for id_ in ids if id_ in read]
-        ordered = sorted(ids)
-        if self.session.get_bind().dialect.name == "postgresql":
-            # One array parameter, whatever the batch's size.
-            which = [OutboxRow.id == any_(bindparam("ids", ordered, type_=_ID_ARRAY))]
-        else:
-            which = [
-                OutboxRow.id.in_(ordered[start : start + PUBLISHED_CHUNK])
-                for start in range(0, len(ordered), PUBLISHED_CHUNK)
-            ]
         now = self.clock()
-        for condition in which:
+        for condition in any_of(self.session, OutboxRow.id, ids, chunk=PUBLISHED_CHUNK):
             self.session.execute(
                 update(OutboxRow)
                 .where(condition, OutboxRow.published_at.is_(None))
@@ -186,7 +175,6 @@ class SqlOutbox(SqlRepository, repo.Outbox):
         return None if row is None else _message(row[:-1], row[-1])
 
 
-_ID_ARRAY = ARRAY(BigInteger())
 _SELECT_HEADERS = select(
     OutboxRow.id,
     OutboxRow.event_id,
@@ -205,11 +193,6 @@ def _noting(
     for row in rows:
         queued.append((row[0], row[3]))
         yield row
-
-
-def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(values), PUBLISHED_CHUNK):
-        yield values[start : start + PUBLISHED_CHUNK]
 
 
 def _message(row: Any, payload: str) -> OutboxMessage:
