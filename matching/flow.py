@@ -116,6 +116,13 @@ def scalar(w: Weights, value: Objective) -> int:
     return w.below_target * value[1] + w.placement * value[2] + value[3]
 
 
+def decode(w: Weights, value: int) -> tuple[int, int, int]:
+    """Levels 2-4 of the largest objective whose scalar is `value`."""
+    below, rest = divmod(value, w.below_target)
+    placements = -(-rest // w.placement)
+    return below, placements, rest - placements * w.placement
+
+
 def solve_relaxation(problem: Problem, seed: int) -> FlowSolution:
     """Solve every network, unpenalised: the relaxation whose optimum bounds the round.
 

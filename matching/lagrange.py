@@ -38,7 +38,7 @@ from matching.errors import MatchingError
 from matching.flow import (
     FlowSolution,
     Network,
-    Weights,
+    decode,
     scalar,
     weights,
 )
@@ -66,19 +66,28 @@ class Certificate:
 
 
 def certify(
-    problem: Problem, root: FlowSolution, feasible: BoolArray, seed: int, effort: int
+    problem: Problem,
+    root: FlowSolution,
+    feasible: BoolArray,
+    seed: int,
+    effort: int,
+    root_value: Objective | None = None,
 ) -> Certificate:
     """Tighten the bound and improve `feasible` until they meet, or the budget runs out.
+
+    `root_value` is the relaxation's value when its flows do not tell it by their allocation
+    (matching/pairs.py: a flow below the maximum, where a student may hold two single
+    places the objective would count as a pair).
 
     `effort` caps the node expansions of all shortest-path searches; with the fixed numbers
     of rounds and branches, the work done, and so the result, is the same on every machine.
     """
-    cert = _Certifier(problem, root, feasible, seed, _Budget(effort))
+    cert = _Certifier(problem, root, feasible, seed, _Budget(effort), root_value)
     top = _Node(None, {}, cert.scaled)
     bound = cert.explore(top, scalar(cert.w, cert.root_value), CERTIFICATE_ROUNDS)
     cert.best_ub = bound
     proven = cert.done()
-    bound_value = cert.best_value if proven else (cert.root_value[0], *_decode(cert.w, bound))
+    bound_value = cert.best_value if proven else (cert.root_value[0], *decode(cert.w, bound))
     method = f"Lagrangian certificate ({top.rounds} rounds, {len(top.lam)} clashes priced"
     method += f", {cert.branches} branches)" if cert.branches else ")"
     return Certificate(cert.best, cert.best_value, bound_value, proven, method)
@@ -97,7 +106,13 @@ class _Node:
 
 class _Certifier:
     def __init__(
-        self, problem: Problem, root: FlowSolution, feasible: BoolArray, seed: int, budget: _Budget
+        self,
+        problem: Problem,
+        root: FlowSolution,
+        feasible: BoolArray,
+        seed: int,
+        budget: _Budget,
+        root_value: Objective | None = None,
     ) -> None:
         self.problem = problem
         # The root's flows with their costs (and potentials) in the certificate's doubled
@@ -108,7 +123,7 @@ class _Certifier:
         self.seed = seed
         self.budget = budget
         self.w = weights(problem)
-        self.root_value = value_of(problem, root.selected)
+        self.root_value = value_of(problem, root.selected) if root_value is None else root_value
         self.best_ub = scalar(self.w, self.root_value)
         self.best = feasible
         self.best_value = value_of(problem, feasible)
@@ -323,13 +338,6 @@ def _price(
             price.value = max(price.value - step, (price.low + price.high + 1) // 2, 0)
             price.settle()
     return True
-
-
-def _decode(w: Weights, value: int) -> tuple[int, int, int]:
-    """Levels 2-4 of the largest objective whose scalar is `value`."""
-    below, rest = divmod(value, w.below_target)
-    placements = -(-rest // w.placement)
-    return below, placements, rest - placements * w.placement
 
 
 class _Budget:

@@ -6,12 +6,16 @@
    scarce group and re-solve only the networks touched. Each pass forbids at least one arc,
    so this ends. (Measured: forbidding every clashing arc of the student at once, or keeping
    the other side, does no better.)
+   A clash one of whose arcs every maximum flow takes drops the other (matching/pairs.py).
 3. If the repaired objective equals the bound, it is optimal: proven.
-4. Otherwise a Lagrangian certificate (matching/lagrange.py) prices the clashes with the
+4. Clashes both of whose arcs every maximum flow takes cost pairs no allocation keeps; when
+   a minimum-cut argument certifies how many (matching/pairs.py), the Benchmark 8 network
+   gives up that many, at least cost, and becomes the relaxation (and bound) from here on.
+5. Otherwise a Lagrangian certificate (matching/lagrange.py) prices the clashes with the
    relaxation's own duals, and branches on those the prices cannot settle, tightening the
    bound and finding better clash-free allocations until the two meet or its budget runs
    out.
-5. Still unproven rounds up to `exact_fallback_students` are solved exactly by CP-SAT,
+6. Still unproven rounds up to `exact_fallback_students` are solved exactly by CP-SAT,
    lexicographically, from the best allocation as a hint; larger ones report their gap.
 """
 
@@ -24,6 +28,7 @@ from matching.exact import solve_exact
 from matching.flow import solve_relaxation
 from matching.lagrange import certify
 from matching.objective import Objective, value_of
+from matching.pairs import fewer_pairs, pair_loss
 from matching.problem import BoolArray, Problem, Progress
 from schemas import SolveOptions
 
@@ -42,16 +47,26 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
     root = solve_relaxation(problem, options.seed)
     relaxed = value_of(problem, root.selected)  # valid level by level
     bound = relaxed
-    if not find_clashes(problem, root.selected):
+    clashes = find_clashes(problem, root.selected)
+    if not clashes:
         return Outcome(root.selected, bound, bound, True, "min-cost flow")
     progress("clash repair", 0.3)
-    selected, passes = repair(problem, root, options.seed, None)
+    loss = pair_loss(problem, root, clashes)
+    selected, passes = repair(problem, root, options.seed, None, 1, loss.prefer)
     value = value_of(problem, selected)
     method = f"min-cost flow + {passes} clash repair passes"
     if value == bound:
         return Outcome(selected, value, bound, True, method)
+    root_value = None
+    if loss.lost:
+        progress("pairs lost to clashes", 0.4)
+        root, bound = fewer_pairs(problem, root, loss.lost)
+        root_value = bound
+        method += f" + {loss.lost} pairs certified lost to clashes"
+        if value == bound:
+            return Outcome(selected, value, bound, True, method)
     progress("Lagrangian certificate", 0.5)
-    cert = certify(problem, root, selected, options.seed, options.certificate_effort)
+    cert = certify(problem, root, selected, options.seed, options.certificate_effort, root_value)
     if cert.proven:
         return Outcome(cert.selected, cert.value, cert.value, True, method + " + " + cert.method)
     selected, value, bound = cert.selected, cert.value, cert.bound

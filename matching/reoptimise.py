@@ -23,6 +23,7 @@ import heapq
 import numpy as np
 
 from matching.compiled import kernel
+from matching.errors import MatchingError
 from matching.flow import Network
 from matching.potentials import potentials, residual
 from matching.problem import IntArray
@@ -53,6 +54,33 @@ def reoptimise(
     if not ok:
         return None
     return dataclasses.replace(net, caps=caps, costs=costs, flows=flows, potential=potential)
+
+
+def with_less_flow(net: Network, amount: int) -> Network:
+    """`net` carrying `amount` fewer units from its source (node 0) to its sink (node 1): of
+    minimum cost among flows of that value, with potentials that prove it.
+
+    The units come off along the cheapest residual paths from sink back to source: an arc
+    from source to sink of `amount` units, priced below every path, is added, re-optimised
+    for (`reoptimise`), and taken away again. Its flow is all that passes it; the potentials
+    still prove the rest, whose residual arcs are theirs.
+    """
+    if amount <= 0:
+        return net
+    bypass = -(_FAR >> 4)  # below every path's cost, with room for the potentials to move
+    extended = dataclasses.replace(
+        net,
+        tails=np.append(net.tails, 0),
+        heads=np.append(net.heads, 1),
+        caps=np.append(net.caps, amount),
+        costs=np.append(net.costs, bypass),
+        flows=np.append(net.flows, 0),
+        potential=potential_of(net),
+    )
+    moved = reoptimise(extended, extended.costs)
+    if moved is None or moved.flows[-1] != amount:
+        raise MatchingError(f"a flow cannot give up {amount} units: it carries fewer")
+    return dataclasses.replace(net, flows=moved.flows[:-1], potential=moved.potential)
 
 
 def potential_of(net: Network) -> IntArray:

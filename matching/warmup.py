@@ -16,6 +16,7 @@ import numpy as np
 from matching.clashes import clash_kernel
 from matching.compiled import compiled
 from matching.lagrange import search, tight_components
+from matching.pairs import bfs
 from matching.reoptimise import augment
 
 
@@ -28,6 +29,9 @@ def warm_up() -> float:
     compiled(search)(indptr, one + 1, one, 0, 1, 1 << 62)
     compiled(tight_components)(indptr, one + 1, one)
     compiled(clash_kernel)(table, table, table + 1, one, one)
+    compiled(bfs)(
+        indptr, one + 1, 0, np.zeros(2, dtype=np.bool_), np.zeros(2, dtype=np.int64), 1, 2
+    )
     arc = np.array([0], dtype=np.int64)
     compiled(augment)(
         2,

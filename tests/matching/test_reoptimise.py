@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ortools.graph.python import min_cost_flow
 
 from matching.compiled import SMALL_WORK, clear, compiled, kernel
+from matching.errors import MatchingError
 from matching.flow import Network
 from matching.potentials import residual
 from matching.problem import IntArray
-from matching.reoptimise import augment, incidence_of, potential_of, reoptimise
+from matching.reoptimise import (
+    augment,
+    incidence_of,
+    potential_of,
+    reoptimise,
+    with_less_flow,
+)
 
 # Node 0 is the source and node 1 the sink of the networks below.
 SUPPLY = 3
@@ -120,3 +128,31 @@ def test_a_small_call_runs_as_python_until_the_kernel_is_compiled_then_compiled(
         assert kernel(augment, 1) is kernel(augment, SMALL_WORK)  # compiled now: reused
     finally:
         clear()
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(3, 12), m=st.integers(2, 60), data=st.data())
+def test_a_flow_given_less_to_carry_costs_what_a_fresh_solve_of_that_value_costs(
+    seed: int, n: int, m: int, data: st.DataObject
+) -> None:
+    net = _network(seed, n, m)
+    value = int(_balance(net)[0])
+    if value == 0:
+        return
+    amount = data.draw(st.integers(1, value))
+    mcf = min_cost_flow.SimpleMinCostFlow()
+    mcf.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.caps, net.costs)
+    mcf.set_node_supply(0, value - amount)
+    mcf.set_node_supply(1, amount - value)
+    assert mcf.solve() == mcf.OPTIMAL
+    lowered = with_less_flow(net, amount)
+    assert (lowered.flows >= 0).all() and (lowered.flows <= net.caps).all()
+    assert int(_balance(lowered)[0]) == value - amount
+    assert _cost(lowered) == mcf.optimal_cost()
+    assert _proves_optimal(lowered)
+
+
+def test_a_flow_cannot_give_up_more_than_it_carries() -> None:
+    net = _network(3, 6, 20)
+    with pytest.raises(MatchingError, match="cannot give up"):
+        with_less_flow(net, int(_balance(net)[0]) + 1)

@@ -1,0 +1,201 @@
+"""Benchmark 8 pairs that clashes cost every allocation: a certified bound below the flow's.
+
+Level 1 of the flow relaxation is the maximum flow of the Benchmark 8 network
+(matching/flow.py): each unit is a student with an L1 and an L2/L3 place. Clashes are not in
+it, and on a territory-sized round some cost pairs that no allocation can keep.
+
+An arc carrying flow is in every maximum flow (*essential*) exactly when its head cannot be
+reached from its tail in the residual graph: a path there would close a cycle that reroutes
+it. Take a set K of clashes, both arcs of each essential. A clash-free allocation leaves out
+at least one arc of each; call those D. If one minimum cut holds every arc of D, taking D
+away takes |D| from that cut, so the allocation has at most max - |K| pairs.
+
+The source sides of minimum cuts are the sets closed under residual reach that hold the
+source and not the sink. The smallest one holding the tails of D is the reach R of the
+source and those tails, and it holds the arcs of D when no head of D is in R. R is the union
+of the single reaches, so it is enough to check each arc against each other clash's arcs:
+no head of one is reached from the tail of another (nor from its own tail, nor from the
+source), and no reach holds the sink. Then every choice of D passes, and the bound holds.
+Clashes that fail the check are left out of K, which only weakens the bound.
+
+The same reaches tell, for a clash with one essential arc, that dropping the other keeps
+the pair: the clash repair is told to do so (matching/clashes.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matching.compiled import kernel
+from matching.flow import FlowSolution, Network, decode, scalar, weights
+from matching.objective import Objective, value_of
+from matching.potentials import residual
+from matching.problem import BoolArray, IntArray, Problem
+from matching.reoptimise import with_less_flow
+
+SOURCE, SINK = 0, 1  # of the Benchmark 8 network
+# Nodes a reach from one tail may visit beyond the source's reach; past it the arc counts as
+# not essential, which is always safe (it can only leave a clash out of the bound).
+REACH_LIMIT = 200_000
+
+
+@dataclass(frozen=True)
+class PairLoss:
+    lost: int  # pairs every clash-free allocation has fewer than the maximum flow, certified
+    prefer: dict[tuple[int, int], int]  # clash -> the arc to drop: the other's loss costs a pair
+
+
+def pair_loss(problem: Problem, root: FlowSolution, clashes: list[tuple[int, int]]) -> PairLoss:
+    """What the clashes (keep, drop) of `root`, a maximum flow, cost in Benchmark 8 pairs."""
+    net = root.networks[0]
+    position = np.full(problem.n_arcs, -1, dtype=np.int64)
+    position[net.arcs] = np.arange(len(net.arcs))
+    inside = [(a, b) for a, b in clashes if position[a] >= 0 and position[b] >= 0]
+    if not inside:
+        return PairLoss(0, {})
+    graph = _Residual(net)
+    reach: dict[int, _Reached | None] = {}  # arc -> what its tail reaches
+    for pair in inside:
+        for arc in pair:
+            if arc not in reach:
+                reach[arc] = graph.reach(int(net.tails[position[arc]]))
+
+    def head(arc: int) -> int:
+        return int(net.heads[position[arc]])
+
+    def essential(arc: int) -> bool:
+        found = reach[arc]
+        return found is not None and not graph.holds(found, head(arc))
+
+    prefer: dict[tuple[int, int], int] = {}
+    candidates: list[tuple[int, int]] = []
+    for keep, drop in inside:
+        if essential(keep) and essential(drop):
+            candidates.append((keep, drop))
+        elif essential(drop):
+            prefer[(keep, drop)] = keep  # losing `drop` loses a pair; `keep` can be rerouted
+
+    def apart(one: tuple[int, int], other: tuple[int, int]) -> bool:
+        """No arc of `one` reaches the head of an arc of `other`."""
+        return not any(
+            graph.holds(found, head(h))
+            for arc in one
+            if (found := reach[arc]) is not None
+            for h in other
+        )
+
+    certified: list[tuple[int, int]] = []
+    for pair in candidates:  # greedily, in order: K of the module's argument
+        if any(graph.source[head(arc)] for arc in pair) or any(
+            graph.holds(found, SINK) for arc in pair if (found := reach[arc]) is not None
+        ):
+            continue  # no minimum cut holds the arc, or the reach is no cut's source side
+        if all(apart(pair, k) and apart(k, pair) for k in certified):
+            certified.append(pair)
+    return PairLoss(len(certified), prefer)
+
+
+def fewer_pairs(problem: Problem, root: FlowSolution, lost: int) -> tuple[FlowSolution, Objective]:
+    """`root` (a maximum flow) with `lost` fewer pairs, and its value: once `lost` is certified
+    (`pair_loss`), a relaxation of the clash-free allocations and the bound they meet.
+
+    The Benchmark 8 network gives up the `lost` pairs that cost least. Its value is read
+    off the flows' costs, not their allocation: below the maximum flow a student may hold
+    an L1 and an L2/L3 place as two singles, which the allocation would count as a pair. At
+    the maximum flow the two agree (those singles would make one more pair), which gives
+    the constants. The networks of further education are left as they are.
+    """
+    net = root.networks[0]
+    lowered = with_less_flow(net, lost)
+    selected = root.selected.copy()
+    n = len(net.arcs)
+    selected[net.arcs] = lowered.flows[:n] > 0
+    w = weights(problem)
+    at_max = value_of(problem, root.selected)
+    gained = int((net.costs * net.flows).sum()) - int((lowered.costs * lowered.flows).sum())
+    value = (at_max[0] - lost, *decode(w, scalar(w, at_max) + gained))
+    return FlowSolution(selected, root.max_pairs - lost, {**root.networks, 0: lowered}), value
+
+
+@dataclass(frozen=True)
+class _Reached:
+    """A node's residual reach: `nodes` (sorted) outside the source's reach, and whether it
+    enters the source's reach (then it holds all of it: a reach is closed)."""
+
+    nodes: IntArray
+    meets_source: bool
+
+
+class _Residual:
+    """Reachability in the residual graph of a solved network."""
+
+    def __init__(self, net: Network) -> None:
+        tails, heads, _ = residual(net.tails, net.heads, net.caps, net.costs, net.flows)
+        order = np.argsort(tails, kind="stable")
+        self.indptr = np.searchsorted(tails[order], np.arange(net.n_nodes + 1))
+        self.heads = heads[order]
+        self.stamp = np.zeros(net.n_nodes, dtype=np.int64)
+        self.visits = 0
+        self.source = np.zeros(net.n_nodes, dtype=np.bool_)
+        found = self._walk(SOURCE, net.n_nodes)
+        assert found is not None
+        self.source[found.nodes] = True
+
+    def reach(self, node: int) -> _Reached | None:
+        """What `node` reaches; None when that passes REACH_LIMIT nodes outside the source's
+        reach."""
+        return self._walk(node, REACH_LIMIT)
+
+    def holds(self, found: _Reached, node: int) -> bool:
+        """Is `node` in the reach `found`?"""
+        i = int(np.searchsorted(found.nodes, node))
+        if i < len(found.nodes) and int(found.nodes[i]) == node:
+            return True
+        return found.meets_source and bool(self.source[node])
+
+    def _walk(self, start: int, limit: int) -> _Reached | None:
+        self.visits += 1
+        walk = kernel(bfs, len(self.heads))
+        nodes, met, complete = walk(
+            self.indptr, self.heads, start, self.source, self.stamp, self.visits, limit
+        )
+        return _Reached(np.sort(nodes), bool(met)) if complete else None
+
+
+def bfs(
+    indptr: IntArray,
+    heads: IntArray,
+    start: int,
+    blocked: BoolArray,
+    stamp: IntArray,
+    visit: int,
+    limit: int,
+) -> tuple[IntArray, bool, bool]:
+    """Nodes reached from `start` without entering `blocked` ones, at most `limit` of them:
+    (the nodes, whether a blocked node was met, whether the walk finished). `stamp` marks
+    the nodes seen by walk number `visit`. Compiled by numba (matching/compiled.py)."""
+    out = np.empty(min(limit, len(indptr)) + 1, dtype=np.int64)
+    n = 0
+    met = False
+    stamp[start] = visit
+    out[n] = start
+    n += 1
+    i = 0
+    while i < n:
+        u = out[i]
+        i += 1
+        for k in range(indptr[u], indptr[u + 1]):
+            v = heads[k]
+            if stamp[v] == visit:
+                continue
+            stamp[v] = visit
+            if blocked[v]:
+                met = True
+                continue
+            if n == limit:
+                return out[:n], met, False
+            out[n] = v
+            n += 1
+    return out[:n], met, True

@@ -1,0 +1,115 @@
+"""Benchmark 8 pairs that clashes cost every allocation: the certified bound (matching/pairs.py)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarks.highs_mip import solve_mip
+from matching import solve
+from matching.clashes import find_clashes
+from matching.flow import solve_relaxation
+from matching.objective import value_of
+from matching.pairs import fewer_pairs, pair_loss
+from matching.problem import build_problem
+from schemas import Instance, OfferKind, SolveOptions
+from tests.factories import instance, offer, prefs, session, student
+from tests.matching.test_cross_check import MIP_TIME_LIMIT_S, contested
+
+NO_EXACT = SolveOptions(exact_fallback_students=0)  # the certificate alone must prove it
+
+# Rounds of `contested` whose flow takes both arcs of a clash no allocation can keep.
+LOSING = [(8, 12), (8, 25), (36, 12), (73, 25), (103, 12), (147, 25), (204, 12), (297, 25)]
+
+
+def _one_way_pair(l1_start: str) -> Instance:
+    """One student whose only L1 visit and only L2 place are on the same morning."""
+    return instance(
+        [student("s1")],
+        [
+            offer("x", OfferKind.WORKPLACE_L1, sessions=(session(start=l1_start, end="12:30"),)),
+            offer("y", OfferKind.WORKPLACE_L2, sessions=(session(start="10:00", end="13:00"),)),
+        ],
+        [prefs("s1", "x", "y")],
+    )
+
+
+def _rerouteable() -> Instance:
+    """One student whose first-choice L1 visit x clashes with the only L2 place y; the
+    second, z, in the afternoon, does not."""
+    return instance(
+        [student("s1")],
+        [
+            offer("x", OfferKind.WORKPLACE_L1),
+            offer("z", OfferKind.WORKPLACE_L1, sessions=(session(start="14:00", end="16:00"),)),
+            offer("y", OfferKind.WORKPLACE_L2, sessions=(session(start="10:00", end="13:00"),)),
+        ],
+        [prefs("s1", "x", "y", "z")],
+    )
+
+
+def test_a_clash_every_maximum_flow_takes_costs_a_certified_pair() -> None:
+    inst = _one_way_pair("09:30")
+    problem = build_problem(inst, 0)
+    root = solve_relaxation(problem, 0)
+    assert value_of(problem, root.selected)[0] == 1  # the flow pairs the student...
+    loss = pair_loss(problem, root, find_clashes(problem, root.selected))
+    assert loss.lost == 1  # ...but both of its arcs clash, and it has no other
+    _, bound = fewer_pairs(problem, root, loss.lost)
+    assert bound[0] == 0
+
+    result = solve(inst, NO_EXACT)
+    assert result.metrics.proven_optimal, result.metrics.method
+    assert "1 pairs certified lost to clashes" in result.metrics.method
+    assert result.metrics.objective[0] == 0
+    assert len(result.allocations) == 1
+
+
+def test_a_clash_the_flow_can_reroute_costs_no_pair() -> None:
+    inst = _rerouteable()
+    problem = build_problem(inst, 0)
+    root = solve_relaxation(problem, 0)
+    clashes = find_clashes(problem, root.selected)
+    assert clashes  # the flow takes x, the first choice
+    assert pair_loss(problem, root, clashes).lost == 0
+    result = solve(inst, NO_EXACT)
+    assert result.metrics.proven_optimal
+    assert {a.offer_id for a in result.allocations} == {"y", "z"}
+
+
+def test_a_clash_one_side_of_which_the_pair_needs_drops_the_other_side() -> None:
+    # Dropping y, the only L2 place, would lose the pair; x can give way to z. So the repair
+    # is told to drop the L1 side whatever the keep order says.
+    inst = _rerouteable()
+    problem = build_problem(inst, 0)
+    root = solve_relaxation(problem, 0)
+    [(keep, drop)] = find_clashes(problem, root.selected)
+    loss = pair_loss(problem, root, [(drop, keep)])  # as if the order kept the L1 side
+    assert loss.prefer == {(drop, keep): drop}
+
+
+def _assert_sound(inst: Instance) -> None:
+    """The engine's bound is never below the true optimum, and a proof is never wrong."""
+    result = solve(inst, NO_EXACT)
+    mip = solve_mip(build_problem(inst, 0), MIP_TIME_LIMIT_S, 0)
+    assert mip.optimal, mip.levels
+    assert mip.objective is not None
+    m = result.metrics
+    assert m.objective is not None and m.bound is not None
+    assert tuple(m.objective) <= mip.objective <= tuple(m.bound), m.method
+    if m.proven_optimal:
+        assert tuple(m.objective) == mip.objective, m.method
+
+
+@pytest.mark.parametrize(("seed", "n"), LOSING)
+def test_the_certified_pair_loss_never_cuts_off_the_optimum(seed: int, n: int) -> None:
+    inst = contested(seed, n, max(2, n * 2 // 3))
+    assert "pairs certified lost to clashes" in solve(inst, NO_EXACT).metrics.method
+    _assert_sound(inst)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.sampled_from([12, 25]))
+def test_without_the_exact_fallback_the_bound_holds_on_any_random_round(seed: int, n: int) -> None:
+    _assert_sound(contested(seed, n, max(2, n * 2 // 3)))
