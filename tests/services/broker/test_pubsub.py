@@ -72,6 +72,22 @@ def test_events_with_one_key_keep_their_order_on_one_partition(provisioned: Sett
     assert {r.partition for r in got} == {_expected_partition("r-7")}
 
 
+def test_publish_says_when_it_starts_sending_once_nothing_is_left_to_prepare(
+    provisioned: Settings,
+) -> None:
+    events = registrations(5)
+    on_topic: list[int] = []
+
+    def sending() -> None:  # nothing has gone out yet
+        on_topic.append(len(list(tail(provisioned, "students", from_beginning=True, timeout=1))))
+
+    assert publish(provisioned, events, sending)["students"] == 5
+    assert on_topic == [0]
+    got = list(tail(provisioned, "students", from_beginning=True, limit=5, timeout=5))
+    assert len(got) == 5
+    assert publish(provisioned, [], sending) == {} and on_topic == [0]  # nothing to send
+
+
 def test_tail_yields_a_poison_record_with_its_error_and_then_the_next_good_event(
     provisioned: Settings, raw_producer: Any
 ) -> None:
