@@ -8,9 +8,10 @@ optimum costs only the few paths the changed arcs need.
 The last optimum comes with node potentials: every residual arc (u, v) has a non-negative
 reduced cost c + p[u] - p[v]. After the change, an arc that breaks this is saturated (reduced
 cost below zero) or emptied (above zero), which leaves some nodes with more flow in than out
-and others with less. Successive shortest paths then route each surplus to a deficit along
-the cheapest residual path (Dijkstra over reduced costs, from all surplus nodes at once),
-updating the potentials so that every reduced cost stays non-negative. The result is of
+and others with less. Shortest paths then route each surplus to a deficit, in phases
+(`augment`: Dijkstra over reduced costs from all surplus nodes at once, then every path of
+reduced cost 0 it opened), updating the potentials so that every reduced cost stays
+non-negative. The result is of
 minimum cost for the new costs, with the same flow between source and sink, and comes with
 the potentials that prove it (matching/potentials.py), ready for the next round.
 """
@@ -124,8 +125,8 @@ def augment(
     settles the nearest deficit, and moves the potentials so that its shortest paths cost
     nothing. Then it routes as much surplus as it can along residual arcs of reduced cost 0,
     depth first, before the next phase: many surpluses share a distance, and one Dijkstra
-    over a 150,000-student network settles hundreds of thousands of nodes, so routing one
-    path per Dijkstra cost 22 s where a few phases do.
+    over a 150,000-student network settles hundreds of thousands of nodes. Forbidding 146
+    arcs there took 147 Dijkstras and 22 s with one path each; 27 phases take 8.5 s.
     """
     excess = np.zeros(n_nodes, dtype=np.int64)
     for i in range(len(tails)):
