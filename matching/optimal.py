@@ -11,6 +11,8 @@
 4. Clashes both of whose arcs every maximum flow takes cost pairs no allocation keeps; when
    a minimum-cut argument certifies how many (matching/pairs.py), the Benchmark 8 network
    gives up that many, at least cost, and becomes the relaxation (and bound) from here on.
+   If the repair kept fewer pairs than that, the whole network is re-optimised with the
+   clashes' drop sides forbidden (`keep_pairs`), which keeps pairs the local repair loses.
 5. Otherwise a Lagrangian certificate (matching/lagrange.py) prices the clashes with the
    relaxation's own duals, and branches on those the prices cannot settle, tightening the
    bound and finding better clash-free allocations until the two meet or its budget runs
@@ -28,7 +30,7 @@ from matching.exact import solve_exact
 from matching.flow import solve_relaxation
 from matching.lagrange import certify
 from matching.objective import Objective, value_of
-from matching.pairs import fewer_pairs, pair_loss
+from matching.pairs import fewer_pairs, keep_pairs, pair_loss
 from matching.problem import BoolArray, Problem, Progress
 from schemas import SolveOptions
 
@@ -60,9 +62,16 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
     root_value = None
     if loss.lost:
         progress("pairs lost to clashes", 0.4)
-        root, bound = fewer_pairs(problem, root, loss.lost)
+        lowered, bound = fewer_pairs(problem, root, loss.lost)
         root_value = bound
         method += f" + {loss.lost} pairs certified lost to clashes"
+        if value[0] < bound[0]:
+            progress("keeping pairs", 0.45)
+            kept = keep_pairs(problem, lowered, clashes, loss.prefer, options.seed)
+            if kept is not None and value_of(problem, kept) > value:
+                selected, value = kept, value_of(problem, kept)
+                method += " + pairs kept by a global re-optimisation"
+        root = lowered
         if value == bound:
             return Outcome(selected, value, bound, True, method)
     progress("Lagrangian certificate", 0.5)

@@ -27,18 +27,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ortools.graph.python import max_flow
 
+from matching.clashes import find_clashes, repair
 from matching.compiled import kernel
+from matching.errors import MatchingError
 from matching.flow import FlowSolution, Network, decode, scalar, weights
 from matching.objective import Objective, value_of
 from matching.potentials import residual
 from matching.problem import BoolArray, IntArray, Problem
-from matching.reoptimise import with_less_flow
+from matching.reoptimise import incidence_of, reoptimise, with_less_flow
 
 SOURCE, SINK = 0, 1  # of the Benchmark 8 network
 # Nodes a reach from one tail may visit beyond the source's reach; past it the arc counts as
 # not essential, which is always safe (it can only leave a clash out of the bound).
 REACH_LIMIT = 200_000
+REPAIR_ROUNDS = 4  # global re-optimisations `keep_pairs` may spend on clashes it makes
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,72 @@ def fewer_pairs(problem: Problem, root: FlowSolution, lost: int) -> tuple[FlowSo
     gained = int((net.costs * net.flows).sum()) - int((lowered.costs * lowered.flows).sum())
     value = (at_max[0] - lost, *decode(w, scalar(w, at_max) + gained))
     return FlowSolution(selected, root.max_pairs - lost, {**root.networks, 0: lowered}), value
+
+
+def keep_pairs(
+    problem: Problem,
+    lowered: FlowSolution,
+    clashes: list[tuple[int, int]],
+    prefer: dict[tuple[int, int], int],
+    seed: int,
+) -> BoolArray | None:
+    """A clash-free allocation with all the pairs of `lowered` (`fewer_pairs`), or None.
+
+    The local clash repair re-solves small neighbourhoods, and on a territory-sized round
+    loses pairs a global change would keep. Here the whole Benchmark 8 network is
+    re-optimised (matching/reoptimise.py) at `lowered`'s flow, with the drop side of each of
+    the maximum flow's `clashes` forbidden (`prefer`, from `pair_loss`, where one side
+    carries the pair), and then of each clash that flow makes, chosen the same way, until
+    none is left within the network. What remains, clashes with further education, the
+    local repair drops on the further-education side. None when the flow cannot keep its
+    value or the clashes do not settle within REPAIR_ROUNDS.
+    """
+    net = lowered.networks[0]
+    n = len(net.arcs)
+    position = np.full(problem.n_arcs, -1, dtype=np.int64)
+    position[net.arcs] = np.arange(n)
+    forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
+    for pair in clashes:
+        if position[pair[0]] >= 0 and position[pair[1]] >= 0:
+            forbid[prefer.get(pair, pair[1])] = True
+    caps = net.caps.copy()
+    caps[:n][forbid[net.arcs]] = 0
+    if _max_flow(net, caps) < lowered.max_pairs:
+        return None  # those sides cost more pairs: not worth a re-optimisation to find out
+    incidence = incidence_of(net)
+    current, moved = lowered, net
+    for _ in range(REPAIR_ROUNDS):
+        caps = net.caps.copy()
+        caps[:n][forbid[net.arcs]] = 0
+        found = reoptimise(moved, moved.costs, caps, incidence)
+        if found is None:
+            return None
+        moved = found
+        selected = lowered.selected.copy()
+        selected[net.arcs] = moved.flows[:n] > 0
+        current = FlowSolution(selected, lowered.max_pairs, {**lowered.networks, 0: moved})
+        inside = [
+            (a, b)
+            for a, b in find_clashes(problem, selected)
+            if position[a] >= 0 and position[b] >= 0
+        ]
+        if not inside:
+            kept, _ = repair(problem, current, seed, None, 1, None, forbid)
+            return kept
+        more = pair_loss(problem, current, inside).prefer
+        for pair in inside:
+            forbid[more.get(pair, pair[1])] = True
+    return None
+
+
+def _max_flow(net: Network, caps: IntArray) -> int:
+    """The maximum flow from source to sink of `net` with capacities `caps` (OR-Tools; a
+    second at 150,000 students against several for a re-optimisation)."""
+    solver = max_flow.SimpleMaxFlow()
+    solver.add_arcs_with_capacity(net.tails, net.heads, caps)
+    if solver.solve(SOURCE, SINK) != solver.OPTIMAL:
+        raise MatchingError("maximum flow of the Benchmark 8 network failed")
+    return int(solver.optimal_flow())
 
 
 @dataclass(frozen=True)

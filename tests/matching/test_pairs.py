@@ -21,6 +21,8 @@ NO_EXACT = SolveOptions(exact_fallback_students=0)  # the certificate alone must
 
 # Rounds of `contested` whose flow takes both arcs of a clash no allocation can keep.
 LOSING = [(8, 12), (8, 25), (36, 12), (73, 25), (103, 12), (147, 25), (204, 12), (297, 25)]
+# Rounds where the local repair loses a pair that re-optimising the whole network keeps.
+KEPT = [(58, 40), (120, 25), (236, 25), (321, 40), (337, 12), (525, 12)]
 
 
 def _one_way_pair(l1_start: str) -> Instance:
@@ -106,6 +108,18 @@ def _assert_sound(inst: Instance) -> None:
 def test_the_certified_pair_loss_never_cuts_off_the_optimum(seed: int, n: int) -> None:
     inst = contested(seed, n, max(2, n * 2 // 3))
     assert "pairs certified lost to clashes" in solve(inst, NO_EXACT).metrics.method
+    _assert_sound(inst)
+
+
+@pytest.mark.parametrize(("seed", "n"), KEPT)
+def test_pairs_the_local_repair_loses_are_kept_by_a_global_re_optimisation(
+    seed: int, n: int
+) -> None:
+    inst = contested(seed, n, max(2, n * 2 // 3))
+    result = solve(inst, NO_EXACT)
+    assert "pairs kept by a global re-optimisation" in result.metrics.method
+    assert result.metrics.objective is not None and result.metrics.bound is not None
+    assert result.metrics.objective[0] == result.metrics.bound[0]  # level 1 is reached
     _assert_sound(inst)
 
 
