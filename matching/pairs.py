@@ -52,7 +52,10 @@ class PairLoss:
 
 
 def pair_loss(problem: Problem, root: FlowSolution, clashes: list[tuple[int, int]]) -> PairLoss:
-    """What the clashes (keep, drop) of `root`, a maximum flow, cost in Benchmark 8 pairs."""
+    """What the clashes (keep, drop) of `root`, a maximum flow, cost in Benchmark 8 pairs.
+
+    On a flow below the maximum `lost` means nothing, but `prefer` still names the side
+    whose loss a flow of that value can absorb when the other's cannot (`keep_pairs`)."""
     net = root.networks[0]
     position = np.full(problem.n_arcs, -1, dtype=np.int64)
     position[net.arcs] = np.arange(len(net.arcs))
