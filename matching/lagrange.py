@@ -43,7 +43,7 @@ from matching.flow import (
     weights,
 )
 from matching.objective import Objective, value_of
-from matching.potentials import residual
+from matching.potentials import by_tail, residual
 from matching.problem import BoolArray, IntArray, Problem
 from matching.reoptimise import incidence_of, potential_of, reoptimise
 
@@ -363,8 +363,7 @@ class Residual:
         tails, heads, costs = residual(net.tails, net.heads, net.caps, net.costs, net.flows)
         self.potential = potential_of(net)
         reduced = costs + self.potential[tails] - self.potential[heads]
-        order = np.argsort(tails, kind="stable")
-        self.indptr = np.searchsorted(tails[order], np.arange(net.n_nodes + 1))
+        self.indptr, order = by_tail(tails, net.n_nodes)
         self.heads = heads[order]
         self.reduced = reduced[order]
         self.net = net

@@ -34,7 +34,7 @@ from matching.compiled import kernel
 from matching.errors import MatchingError
 from matching.flow import FlowSolution, Network, decode, scalar, weights
 from matching.objective import Objective, value_of
-from matching.potentials import residual
+from matching.potentials import by_tail, residual
 from matching.problem import BoolArray, IntArray, Problem
 from matching.reoptimise import incidence_of, reoptimise, with_less_flow
 
@@ -206,8 +206,7 @@ class _Residual:
 
     def __init__(self, net: Network) -> None:
         tails, heads, _ = residual(net.tails, net.heads, net.caps, net.costs, net.flows)
-        order = np.argsort(tails, kind="stable")
-        self.indptr = np.searchsorted(tails[order], np.arange(net.n_nodes + 1))
+        self.indptr, order = by_tail(tails, net.n_nodes)
         self.heads = heads[order]
         self.stamp = np.zeros(net.n_nodes, dtype=np.int64)
         self.visits = 0

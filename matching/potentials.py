@@ -30,6 +30,14 @@ def residual(
     )
 
 
+def by_tail(tails: IntArray, n_nodes: int) -> tuple[IntArray, IntArray]:
+    """Arcs grouped by tail, as CSR: (indptr, order), node u's arcs being
+    order[indptr[u]:indptr[u + 1]], in their original order."""
+    order = np.argsort(tails, kind="stable")
+    indptr: IntArray = np.searchsorted(tails[order], np.arange(n_nodes + 1))
+    return indptr, order
+
+
 def potentials(
     tails: IntArray,
     heads: IntArray,
