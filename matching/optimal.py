@@ -62,14 +62,14 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
     root_value = None
     if loss.lost:
         progress("pairs lost to clashes", 0.4)
-        lowered, bound = fewer_pairs(problem, root, loss.lost)
+        lowered, bound = fewer_pairs(problem, root, relaxed, loss.lost)
         root_value = bound
         method += f" + {loss.lost} pairs certified lost to clashes"
         if value[0] < bound[0]:
             progress("keeping pairs", 0.45)
             kept = keep_pairs(problem, lowered, clashes, loss.prefer, options.seed)
-            if kept is not None and value_of(problem, kept) > value:
-                selected, value = kept, value_of(problem, kept)
+            if kept is not None and (kept_value := value_of(problem, kept)) > value:
+                selected, value = kept, kept_value
                 method += " + pairs kept by a global re-optimisation"
         root = lowered
         if value == bound:

@@ -33,7 +33,7 @@ from matching.clashes import find_clashes, repair
 from matching.compiled import kernel
 from matching.errors import MatchingError
 from matching.flow import FlowSolution, Network, decode, scalar, weights
-from matching.objective import Objective, value_of
+from matching.objective import Objective
 from matching.potentials import by_tail, residual
 from matching.problem import BoolArray, IntArray, Problem
 from matching.reoptimise import incidence_of, reoptimise, with_less_flow
@@ -104,9 +104,12 @@ def pair_loss(problem: Problem, root: FlowSolution, clashes: list[tuple[int, int
     return PairLoss(len(certified), prefer)
 
 
-def fewer_pairs(problem: Problem, root: FlowSolution, lost: int) -> tuple[FlowSolution, Objective]:
-    """`root` (a maximum flow) with `lost` fewer pairs, and its value: once `lost` is certified
-    (`pair_loss`), a relaxation of the clash-free allocations and the bound they meet.
+def fewer_pairs(
+    problem: Problem, root: FlowSolution, at_max: Objective, lost: int
+) -> tuple[FlowSolution, Objective]:
+    """`root` (a maximum flow, of value `at_max`) with `lost` fewer pairs, and its value: once
+    `lost` is certified (`pair_loss`), a relaxation of the clash-free allocations and the
+    bound they meet.
 
     The Benchmark 8 network gives up the `lost` pairs that cost least. Its value is read
     off the flows' costs, not their allocation: below the maximum flow a student may hold
@@ -120,7 +123,6 @@ def fewer_pairs(problem: Problem, root: FlowSolution, lost: int) -> tuple[FlowSo
     n = len(net.arcs)
     selected[net.arcs] = lowered.flows[:n] > 0
     w = weights(problem)
-    at_max = value_of(problem, root.selected)
     gained = int((net.costs * net.flows).sum()) - int((lowered.costs * lowered.flows).sum())
     value = (at_max[0] - lost, *decode(w, scalar(w, at_max) + gained))
     return FlowSolution(selected, root.max_pairs - lost, {**root.networks, 0: lowered}), value
@@ -152,16 +154,18 @@ def keep_pairs(
     for pair in clashes:
         if position[pair[0]] >= 0 and position[pair[1]] >= 0:
             forbid[prefer.get(pair, pair[1])] = True
-    caps = net.caps.copy()
-    caps[:n][forbid[net.arcs]] = 0
-    if _max_flow(net, caps) < lowered.max_pairs:
-        return None  # those sides cost more pairs: not worth a re-optimisation to find out
-    incidence = incidence_of(net)
-    current, moved = lowered, net
-    for _ in range(REPAIR_ROUNDS):
+
+    def capacities() -> IntArray:
         caps = net.caps.copy()
         caps[:n][forbid[net.arcs]] = 0
-        found = reoptimise(moved, moved.costs, caps, incidence)
+        return caps
+
+    if _max_flow(net, capacities()) < lowered.max_pairs:
+        return None  # those sides cost more pairs: not worth a re-optimisation to find out
+    incidence = incidence_of(net)
+    moved = net
+    for _ in range(REPAIR_ROUNDS):
+        found = reoptimise(moved, moved.costs, capacities(), incidence)
         if found is None:
             return None
         moved = found

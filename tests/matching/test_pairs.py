@@ -58,7 +58,7 @@ def test_a_clash_every_maximum_flow_takes_costs_a_certified_pair() -> None:
     assert value_of(problem, root.selected)[0] == 1  # the flow pairs the student...
     loss = pair_loss(problem, root, find_clashes(problem, root.selected))
     assert loss.lost == 1  # ...but both of its arcs clash, and it has no other
-    _, bound = fewer_pairs(problem, root, loss.lost)
+    _, bound = fewer_pairs(problem, root, value_of(problem, root.selected), loss.lost)
     assert bound[0] == 0
 
     result = solve(inst, NO_EXACT)
