@@ -13,11 +13,14 @@
    gives up that many, at least cost, and becomes the relaxation (and bound) from here on.
    If the repair kept fewer pairs than that, the whole network is re-optimised with the
    clashes' drop sides forbidden (`keep_pairs`), which keeps pairs the local repair loses.
-5. Otherwise a Lagrangian certificate (matching/lagrange.py) prices the clashes with the
+5. The relaxation's duals price every offer; each clashing student's cheapest clash-free
+   bundle at those prices lowers the bound by what it costs them (matching/prices.py): a
+   Lagrangian bound that needs no search, so it holds on rounds of any size.
+6. Otherwise a Lagrangian certificate (matching/lagrange.py) prices the clashes with the
    relaxation's own duals, and branches on those the prices cannot settle, tightening the
    bound and finding better clash-free allocations until the two meet or its budget runs
    out.
-6. Still unproven rounds up to `exact_fallback_students` are solved exactly by CP-SAT,
+7. Still unproven rounds up to `exact_fallback_students` are solved exactly by CP-SAT,
    lexicographically, from the best allocation as a hint; larger ones report their gap.
 """
 
@@ -31,6 +34,7 @@ from matching.flow import solve_relaxation
 from matching.lagrange import certify
 from matching.objective import Objective, value_of
 from matching.pairs import fewer_pairs, keep_pairs, pair_loss
+from matching.prices import price_bound
 from matching.problem import BoolArray, Problem, Progress
 from schemas import SolveOptions
 
@@ -74,11 +78,17 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
         root = lowered
         if value == bound:
             return Outcome(selected, value, bound, True, method)
+    priced = price_bound(problem, root, relaxed if root_value is None else root_value)
+    if priced < bound:
+        bound = priced
+        method += " + offer-price bound"
+        if value == bound:
+            return Outcome(selected, value, bound, True, method)
     progress("Lagrangian certificate", 0.5)
     cert = certify(problem, root, selected, options.seed, options.certificate_effort, root_value)
     if cert.proven:
         return Outcome(cert.selected, cert.value, cert.value, True, method + " + " + cert.method)
-    selected, value, bound = cert.selected, cert.value, cert.bound
+    selected, value, bound = cert.selected, cert.value, min(bound, cert.bound)
     method += " + " + cert.method
     if problem.n_students <= options.exact_fallback_students:
         progress("exact CP-SAT", 0.9)

@@ -91,9 +91,9 @@ def test_a_clash_one_side_of_which_the_pair_needs_drops_the_other_side() -> None
     assert loss.prefer == {(drop, keep): drop}
 
 
-def _assert_sound(inst: Instance) -> None:
+def assert_sound(inst: Instance, options: SolveOptions = NO_EXACT) -> None:
     """The engine's bound is never below the true optimum, and a proof is never wrong."""
-    result = solve(inst, NO_EXACT)
+    result = solve(inst, options)
     mip = solve_mip(build_problem(inst, 0), MIP_TIME_LIMIT_S, 0)
     assert mip.optimal, mip.levels
     assert mip.objective is not None
@@ -108,7 +108,7 @@ def _assert_sound(inst: Instance) -> None:
 def test_the_certified_pair_loss_never_cuts_off_the_optimum(seed: int, n: int) -> None:
     inst = contested(seed, n, max(2, n * 2 // 3))
     assert "pairs certified lost to clashes" in solve(inst, NO_EXACT).metrics.method
-    _assert_sound(inst)
+    assert_sound(inst)
 
 
 @pytest.mark.parametrize(("seed", "n"), KEPT)
@@ -120,10 +120,10 @@ def test_pairs_the_local_repair_loses_are_kept_by_a_global_re_optimisation(
     assert "pairs kept by a global re-optimisation" in result.metrics.method
     assert result.metrics.objective is not None and result.metrics.bound is not None
     assert result.metrics.objective[0] == result.metrics.bound[0]  # level 1 is reached
-    _assert_sound(inst)
+    assert_sound(inst)
 
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10**6), n=st.sampled_from([12, 25]))
 def test_without_the_exact_fallback_the_bound_holds_on_any_random_round(seed: int, n: int) -> None:
-    _assert_sound(contested(seed, n, max(2, n * 2 // 3)))
+    assert_sound(contested(seed, n, max(2, n * 2 // 3)))
