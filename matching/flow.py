@@ -94,10 +94,14 @@ def weights(problem: Problem, arcs: IntArray | None = None) -> Weights:
     allocations (`scalar`) uses the larger, global one. Python integers: no overflow there.
 
     A sub-problem over fewer arcs (a local re-solve, `solve_local`) needs only its own arcs'
-    weights: smaller costs, so fewer cost-scaling phases in OR-Tools.
+    weights: smaller costs, so fewer cost-scaling phases in OR-Tools. The whole round's are
+    computed once per problem (0.4 s at 150,000 students) and kept in `Problem.memo`.
     """
     if arcs is None:
-        arcs = np.arange(problem.n_arcs, dtype=np.int64)
+        found = problem.memo.get("weights")
+        if not isinstance(found, Weights):
+            found = problem.memo["weights"] = weights(problem, np.arange(problem.n_arcs))
+        return found
     if len(arcs) == 0:
         return Weights(1, 1, 1)
     max_cost = int(problem.arc_cost[arcs].max())

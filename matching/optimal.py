@@ -1,18 +1,18 @@
-"""Optimal mode: the flow relaxation, clash repair, a certificate, and an exact fallback.
+"""Optimal mode: the flow relaxation, clash repair, bounds, and an exact fallback.
 
 1. Solve the flow relaxation (every hard constraint but clashes between two allocations).
    Its objective is an upper bound for the real problem.
-2. While some student holds two allocations that overlap in time, forbid the one in the less
-   scarce group and re-solve only the networks touched. Each pass forbids at least one arc,
-   so this ends. (Measured: forbidding every clashing arc of the student at once, or keeping
-   the other side, does no better.)
-   A clash one of whose arcs every maximum flow takes drops the other (matching/pairs.py).
-3. If the repaired objective equals the bound, it is optimal: proven.
-4. Clashes both of whose arcs every maximum flow takes cost pairs no allocation keeps; when
+2. Clashes both of whose arcs every maximum flow takes cost pairs no allocation keeps; when
    a minimum-cut argument certifies how many (matching/pairs.py), the Benchmark 8 network
    gives up that many, at least cost, and becomes the relaxation (and bound) from here on.
-   If the repair kept fewer pairs than that, the whole network is re-optimised with the
-   clashes' drop sides forbidden (`keep_pairs`), which keeps pairs the local repair loses.
+   Then every network is re-optimised whole with one side of each clash forbidden
+   (`keep_pairs`): on such a round, a territory's, local repairs lose pairs and places.
+3. Otherwise (or if that fails), while some student holds two allocations that overlap in
+   time, forbid the one in the less scarce group and re-solve only a neighbourhood of the
+   networks touched. Each pass forbids at least one arc, so this ends. (Measured:
+   forbidding every clashing arc of the student at once, or keeping the other side, does no
+   better.) A clash one of whose arcs every maximum flow takes drops the other.
+4. If the clash-free objective equals the bound, it is optimal: proven.
 5. The relaxation's duals price every offer; each clashing student's cheapest clash-free
    bundle at those prices lowers the bound by what it costs them (matching/prices.py): a
    Lagrangian bound that needs no search, so it holds on rounds of any size.
@@ -56,28 +56,27 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
     clashes = find_clashes(problem, root.selected)
     if not clashes:
         return Outcome(root.selected, bound, bound, True, "min-cost flow")
-    progress("clash repair", 0.3)
     loss = pair_loss(problem, root, clashes)
-    selected, passes = repair(problem, root, options.seed, None, 1, loss.prefer)
+    top = root  # the maximum flow
+    root_value = None
+    method = "min-cost flow"
+    selected = None
+    if loss.lost:
+        progress("pairs lost to clashes", 0.3)
+        lowered, bound = fewer_pairs(problem, root, relaxed, loss.lost)
+        root, root_value = lowered, bound
+        method += f" + {loss.lost} pairs certified lost to clashes"
+        progress("global re-optimisation", 0.35)
+        selected = keep_pairs(problem, lowered, clashes, loss.prefer, options.seed)
+        if selected is not None:
+            method += " + clashes settled by a global re-optimisation"
+    if selected is None:
+        progress("clash repair", 0.4)
+        selected, passes = repair(problem, top, options.seed, None, 1, loss.prefer)
+        method += f" + {passes} clash repair passes"
     value = value_of(problem, selected)
-    method = f"min-cost flow + {passes} clash repair passes"
     if value == bound:
         return Outcome(selected, value, bound, True, method)
-    root_value = None
-    if loss.lost:
-        progress("pairs lost to clashes", 0.4)
-        lowered, bound = fewer_pairs(problem, root, relaxed, loss.lost)
-        root_value = bound
-        method += f" + {loss.lost} pairs certified lost to clashes"
-        if value[0] < bound[0]:
-            progress("keeping pairs", 0.45)
-            kept = keep_pairs(problem, lowered, clashes, loss.prefer, options.seed)
-            if kept is not None and (kept_value := value_of(problem, kept)) > value:
-                selected, value = kept, kept_value
-                method += " + pairs kept by a global re-optimisation"
-        root = lowered
-        if value == bound:
-            return Outcome(selected, value, bound, True, method)
     priced = price_bound(problem, root, relaxed if root_value is None else root_value)
     if priced < bound:
         bound = priced

@@ -35,6 +35,7 @@ from matching.errors import MatchingError
 from matching.flow import FlowSolution, Network, decode, scalar, weights
 from matching.objective import Objective
 from matching.potentials import by_tail, residual
+from matching.prices import price_bundles
 from matching.problem import BoolArray, IntArray, Problem
 from matching.reoptimise import incidence_of, reoptimise, with_less_flow
 
@@ -138,62 +139,139 @@ def keep_pairs(
     """A clash-free allocation with all the pairs of `lowered` (`fewer_pairs`), or None.
 
     The local clash repair re-solves small neighbourhoods, and on a territory-sized round
-    loses pairs a global change would keep. Here the whole Benchmark 8 network is
-    re-optimised (matching/reoptimise.py) at `lowered`'s flow, with the drop side of each of
-    the maximum flow's `clashes` forbidden (`prefer`, from `pair_loss`, where one side
-    carries the pair), and then of each clash that flow makes, chosen the same way, until
-    none is left within the network. What remains, clashes with further education, the
-    local repair drops on the further-education side. None when the flow cannot keep its
-    value or the clashes do not settle within REPAIR_ROUNDS.
+    loses pairs and places a global change would keep. Here every network is re-optimised
+    (matching/reoptimise.py) from `lowered`'s flows, with one side of each clash forbidden:
+
+    * inside the Benchmark 8 network, the drop side of each of the maximum flow's `clashes`
+      (`prefer`, from `pair_loss`, where one side carries the pair);
+    * across networks, the side the student's cheapest clash-free bundle at the flow's own
+      prices gives up (matching/prices.py): an L1 visit that someone else can take costs
+      less than a further-education place nobody else can. A maximum flow checks that the
+      Benchmark 8 sides so forbidden leave the pairs; those on its minimum cut give way to
+      their further-education side instead.
+
+    The clashes that flow makes are settled the same way, until none is left or after
+    REPAIR_ROUNDS, when the local repair takes the rest. None when the pairs cannot be kept.
     """
-    net = lowered.networks[0]
-    n = len(net.arcs)
+    b8 = lowered.networks[0]
     position = np.full(problem.n_arcs, -1, dtype=np.int64)
-    position[net.arcs] = np.arange(n)
+    position[b8.arcs] = np.arange(len(b8.arcs))
     forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
+
+    def inside(pair: tuple[int, int]) -> bool:
+        return bool(position[pair[0]] >= 0 and position[pair[1]] >= 0)
+
     for pair in clashes:
-        if position[pair[0]] >= 0 and position[pair[1]] >= 0:
+        if inside(pair):
             forbid[prefer.get(pair, pair[1])] = True
-
-    def capacities() -> IntArray:
-        caps = net.caps.copy()
-        caps[:n][forbid[net.arcs]] = 0
-        return caps
-
-    if _max_flow(net, capacities()) < lowered.max_pairs:
-        return None  # those sides cost more pairs: not worth a re-optimisation to find out
-    incidence = incidence_of(net)
-    moved = net
-    for _ in range(REPAIR_ROUNDS):
-        found = reoptimise(moved, moved.costs, capacities(), incidence)
-        if found is None:
+    current = lowered
+    incidence: dict[int, tuple[IntArray, IntArray]] = {}
+    for step in range(REPAIR_ROUNDS + 1):
+        found = find_clashes(problem, current.selected)
+        if not found:
+            return current.selected
+        if step == REPAIR_ROUNDS:
+            break
+        within = [pair for pair in found if inside(pair) and not forbid[list(pair)].any()]
+        if within:
+            again = pair_loss(problem, current, within).prefer
+            for pair in within:
+                forbid[again.get(pair, pair[1])] = True
+        across = [pair for pair in found if not inside(pair)]
+        # The first step forbids hundreds of arcs: a failed re-optimisation would cost more
+        # than the maximum flow that checks them. Later ones forbid a few.
+        other = _settle_across(problem, current, across, position, forbid, step == 0)
+        if other is None:
             return None
-        moved = found
-        selected = lowered.selected.copy()
-        selected[net.arcs] = moved.flows[:n] > 0
-        current = FlowSolution(selected, lowered.max_pairs, {**lowered.networks, 0: moved})
-        inside = [
-            (a, b)
-            for a, b in find_clashes(problem, selected)
-            if position[a] >= 0 and position[b] >= 0
+        networks = dict(current.networks)
+        selected = current.selected.copy()
+        for k, net in current.networks.items():
+            moved = _forbidden(net, forbid, incidence, k)
+            if moved is None and k == 0 and other:
+                for arc, fe in other.items():  # their further-education sides give way
+                    forbid[arc], forbid[fe] = False, True
+                moved = _forbidden(net, forbid, incidence, k)
+            if moved is None:
+                return None
+            networks[k] = moved
+            selected[net.arcs] = moved.flows[: len(net.arcs)] > 0
+        current = FlowSolution(selected, lowered.max_pairs, networks)
+    kept, _ = repair(problem, current, seed, None, 1, None, forbid)
+    return kept
+
+
+def _forbidden(
+    net: Network, forbid: BoolArray, incidence: dict[int, tuple[IntArray, IntArray]], k: int
+) -> Network | None:
+    """Network `k`, `net`, re-optimised with the arcs `forbid` closed (`net` itself when
+    none is new). `incidence` keeps each network's, which its arcs alone decide."""
+    caps = net.caps.copy()
+    caps[: len(net.arcs)][forbid[net.arcs]] = 0
+    if np.array_equal(caps, net.caps):
+        return net
+    if k not in incidence:
+        incidence[k] = incidence_of(net)
+    return reoptimise(net, net.costs, caps, incidence[k])
+
+
+def _settle_across(
+    problem: Problem,
+    current: FlowSolution,
+    across: list[tuple[int, int]],
+    position: IntArray,
+    forbid: BoolArray,
+    check: bool,
+) -> dict[int, int] | None:
+    """Forbid one side of each clash in `across` (arcs of two networks, or of two
+    further-education ones): the side `current`'s prices give up. Returns the Benchmark 8
+    arcs so forbidden, each with its other side.
+
+    With `check`, a maximum flow makes sure those arcs leave the flow's pairs; those on its
+    minimum cut give way to their other side, and None means that was not enough."""
+    students = [int(problem.arc_student[a]) for a, _ in across]
+    keep = price_bundles(problem, current, students).keep
+    other: dict[int, int] = {}  # a forbidden Benchmark 8 arc -> its further-education side
+    for a, b in across:
+        kept = keep[int(problem.arc_student[a])]
+        drop = a if b in kept and a not in kept else b
+        forbid[drop] = True
+        if position[drop] >= 0:
+            other[drop] = b if drop == a else a
+    net = current.networks[0]
+    while check:
+        caps = net.caps.copy()
+        caps[: len(net.arcs)][forbid[net.arcs]] = 0
+        if np.array_equal(caps, net.caps):
+            break  # nothing new forbidden there: the flow keeps its pairs
+        flow, source_side = _min_cut(net, caps)
+        if flow >= current.max_pairs:
+            break
+        cut = [
+            arc
+            for arc in other
+            if forbid[arc]
+            and source_side[net.tails[position[arc]]]
+            and not source_side[net.heads[position[arc]]]
         ]
-        if not inside:
-            kept, _ = repair(problem, current, seed, None, 1, None, forbid)
-            return kept
-        more = pair_loss(problem, current, inside).prefer
-        for pair in inside:
-            forbid[more.get(pair, pair[1])] = True
-    return None
+        if not cut:
+            return None
+        for arc in cut:
+            forbid[arc] = False
+            forbid[other.pop(arc)] = True
+    return other
 
 
-def _max_flow(net: Network, caps: IntArray) -> int:
-    """The maximum flow from source to sink of `net` with capacities `caps` (OR-Tools; a
-    second at 150,000 students against several for a re-optimisation)."""
+def _min_cut(net: Network, caps: IntArray) -> tuple[int, BoolArray]:
+    """The maximum flow from source to sink of `net` with capacities `caps`, and the source
+    side of a minimum cut (OR-Tools; a second at 150,000 students against several for a
+    re-optimisation)."""
     solver = max_flow.SimpleMaxFlow()
     solver.add_arcs_with_capacity(net.tails, net.heads, caps)
     if solver.solve(SOURCE, SINK) != solver.OPTIMAL:
         raise MatchingError("maximum flow of the Benchmark 8 network failed")
-    return int(solver.optimal_flow())
+    side = np.zeros(net.n_nodes, dtype=np.bool_)
+    side[solver.get_source_side_min_cut()] = True
+    return int(solver.optimal_flow()), side
 
 
 @dataclass(frozen=True)

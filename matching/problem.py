@@ -52,6 +52,7 @@ class Problem:
     ranked: dict[int, dict[int, int]]  # student -> offer -> rank, for every ranked offer
     rejected: dict[tuple[int, int], tuple[ReasonCode, str]]  # ranked pairs that are no arc
     _clash_cache: dict[tuple[int, int], bool] = field(default_factory=dict)
+    memo: dict[str, object] = field(default_factory=dict)  # derived once (flow.weights)
 
     @property
     def n_students(self) -> int:
