@@ -76,21 +76,21 @@ def explain_all(
         oid = offers[o].offer_id
         if by == _REJECTED:
             code, message = p.rejected[(s, o)]
-            reason = Reason(code=code, offer_id=oid, message=message)
+            reason = Reason.trusted(code=code, message=message, offer_id=oid)
         elif by == _GROUP_TAKEN:
-            reason = Reason(
+            reason = Reason.trusted(
                 code=ReasonCode.GROUP_TAKEN,
-                offer_id=oid,
                 message=(
                     f"got offer {offers[a].offer_id} (a better choice) in the same level group; "
                     "one per group per round"
                 ),
+                offer_id=oid,
             )
         elif by == _CLASH:
-            reason = Reason(
+            reason = Reason.trusted(
                 code=ReasonCode.CLASH,
-                offer_id=oid,
                 message=f"offer {oid} overlaps in time with allocated offer {offers[a].offer_id}",
+                offer_id=oid,
             )
         elif by == _FULL:
             reason = _full(p, o, in_b8, hi, eq, a - hi - eq, mode)
@@ -114,7 +114,7 @@ def explain_all(
             else:
                 summary = "not placed in any offer"
             out.append(
-                Explanation.model_construct(  # from validated records: skip re-validating
+                Explanation.trusted(  # from validated records: skip re-validating
                     student_id=student.student_id, summary=summary, reasons=tuple(reasons[s])
                 )
             )
@@ -241,10 +241,10 @@ def _full(p: Problem, o: int, in_b8: bool, higher: int, same: int, lower: int, m
     )
     if not lower and same and mode == "stable":
         parts[-1] += " and a better lottery number"
-    return Reason(
+    return Reason.trusted(
         code=code,
-        offer_id=oid,
         message=f"capacity of {oid} ({offer.capacity} places) taken: " + ", ".join(parts),
+        offer_id=oid,
     )
 
 
@@ -256,4 +256,4 @@ def _place_left(oid: str, mode: str) -> Reason:
             f"offer {oid} had a place, but giving it would have cost a Benchmark 8 pair or "
             "a placement elsewhere"
         )
-    return Reason(code=ReasonCode.OBJECTIVE, offer_id=oid, message=msg)
+    return Reason.trusted(code=ReasonCode.OBJECTIVE, message=msg, offer_id=oid)

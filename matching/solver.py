@@ -68,7 +68,7 @@ def _allocations(problem: Problem, selected: np.ndarray) -> list[Allocation]:
         if risks is None:
             risks = risks_of[o] = tuple(f.code for f in offer_findings(offer))
         out.append(
-            Allocation.model_construct(  # built from validated records: skip re-validating
+            Allocation.trusted(  # built from validated records: skip re-validating
                 student_id=problem.students[s].student_id,
                 offer_id=offer.offer_id,
                 kind=offer.kind,
