@@ -89,6 +89,8 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
         return Outcome(cert.selected, cert.value, cert.value, True, method + " + " + cert.method)
     selected, value, bound = cert.selected, cert.value, min(bound, cert.bound)
     method += " + " + cert.method
+    if value == bound:  # the certificate's allocation meets the offer-price bound
+        return Outcome(selected, value, bound, True, method)
     if problem.n_students <= options.exact_fallback_students:
         progress("exact CP-SAT", 0.9)
         exact = solve_exact(
