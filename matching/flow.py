@@ -75,6 +75,23 @@ class Network:
     n_nodes: int
     potential: IntArray | None = None  # proves `flows` optimal for `costs`, when known
 
+    def closing(self, forbid: BoolArray) -> IntArray:
+        """The capacities with every candidate arc in `forbid` (over all candidate arcs) at
+        0: `caps` itself when they are all closed already."""
+        n = len(self.arcs)
+        shut = forbid[self.arcs] & (self.caps[:n] > 0)
+        if not shut.any():
+            return self.caps
+        caps = self.caps.copy()
+        caps[:n][shut] = 0
+        return caps
+
+    def positions(self, n_arcs: int) -> IntArray:
+        """Each of the round's `n_arcs` candidate arcs' index in this network, -1 if absent."""
+        position = np.full(n_arcs, -1, dtype=np.int64)
+        position[self.arcs] = np.arange(len(self.arcs))
+        return position
+
 
 @dataclass(frozen=True)
 class FlowSolution:

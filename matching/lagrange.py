@@ -211,10 +211,7 @@ class _Certifier:
             n_arcs = len(base.arcs)
             costs = base.costs.copy()
             costs[:n_arcs] += penalty[base.arcs]
-            caps = base.caps
-            if forbid is not None and forbid[base.arcs].any():
-                caps = caps.copy()
-                caps[:n_arcs][forbid[base.arcs]] = 0
+            caps = base.caps if forbid is None else base.closing(forbid)
             if k not in self.incidence:
                 self.incidence[k] = incidence_of(base)
             moved = reoptimise(net, costs, caps, self.incidence[k])

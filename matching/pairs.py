@@ -58,8 +58,7 @@ def pair_loss(problem: Problem, root: FlowSolution, clashes: list[tuple[int, int
     On a flow below the maximum `lost` means nothing, but `prefer` still names the side
     whose loss a flow of that value can absorb when the other's cannot (`keep_pairs`)."""
     net = root.networks[0]
-    position = np.full(problem.n_arcs, -1, dtype=np.int64)
-    position[net.arcs] = np.arange(len(net.arcs))
+    position = net.positions(problem.n_arcs)
     inside = [(a, b) for a, b in clashes if position[a] >= 0 and position[b] >= 0]
     if not inside:
         return PairLoss(0, {})
@@ -153,9 +152,7 @@ def keep_pairs(
     The clashes that flow makes are settled the same way, until none is left or after
     REPAIR_ROUNDS, when the local repair takes the rest. None when the pairs cannot be kept.
     """
-    b8 = lowered.networks[0]
-    position = np.full(problem.n_arcs, -1, dtype=np.int64)
-    position[b8.arcs] = np.arange(len(b8.arcs))
+    position = lowered.networks[0].positions(problem.n_arcs)
     forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
 
     def inside(pair: tuple[int, int]) -> bool:
@@ -205,9 +202,8 @@ def _forbidden(
 ) -> Network | None:
     """Network `k`, `net`, re-optimised with the arcs `forbid` closed (`net` itself when
     none is new). `incidence` keeps each network's, which its arcs alone decide."""
-    caps = net.caps.copy()
-    caps[: len(net.arcs)][forbid[net.arcs]] = 0
-    if np.array_equal(caps, net.caps):
+    caps = net.closing(forbid)
+    if caps is net.caps:
         return net
     if k not in incidence:
         incidence[k] = incidence_of(net)
@@ -239,9 +235,8 @@ def _settle_across(
             other[drop] = b if drop == a else a
     net = current.networks[0]
     while check:
-        caps = net.caps.copy()
-        caps[: len(net.arcs)][forbid[net.arcs]] = 0
-        if np.array_equal(caps, net.caps):
+        caps = net.closing(forbid)
+        if caps is net.caps:
             break  # nothing new forbidden there: the flow keeps its pairs
         flow, source_side = _min_cut(net, caps)
         if flow >= current.max_pairs:
