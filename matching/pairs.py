@@ -44,6 +44,7 @@ SOURCE, SINK = 0, 1  # of the Benchmark 8 network
 # not essential, which is always safe (it can only leave a clash out of the bound).
 REACH_LIMIT = 200_000
 REPAIR_ROUNDS = 4  # global re-optimisations `keep_pairs` may spend on clashes it makes
+CUT_ROUNDS = 8  # times `keep_pairs` may swap sides of clashes inside the Benchmark 8 network
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ def keep_pairs(
       prices gives up (matching/prices.py): an L1 visit that someone else can take costs
       less than a further-education place nobody else can. A maximum flow checks that the
       Benchmark 8 sides so forbidden leave the pairs; those on its minimum cut give way to
-      their further-education side instead.
+      their further-education side instead. When none is on it, clashes inside the network
+      swap sides: the first sides forbidden may cost more pairs than `pair_loss` certified.
 
     The clashes that flow makes are settled the same way, until none is left or after
     REPAIR_ROUNDS, when the local repair takes the rest. None when the pairs cannot be kept.
@@ -158,9 +160,12 @@ def keep_pairs(
     def inside(pair: tuple[int, int]) -> bool:
         return bool(position[pair[0]] >= 0 and position[pair[1]] >= 0)
 
+    partner: dict[int, int] = {}  # a forbidden side of a clash inside the network -> the other
     for pair in clashes:
         if inside(pair):
-            forbid[prefer.get(pair, pair[1])] = True
+            drop = prefer.get(pair, pair[1])
+            forbid[drop] = True
+            partner[drop] = pair[0] if drop == pair[1] else pair[1]
     current = lowered
     incidence: dict[int, tuple[IntArray, IntArray]] = {}
     for step in range(REPAIR_ROUNDS + 1):
@@ -173,11 +178,15 @@ def keep_pairs(
         if within:
             again = pair_loss(problem, current, within).prefer
             for pair in within:
-                forbid[again.get(pair, pair[1])] = True
+                drop = again.get(pair, pair[1])
+                forbid[drop] = True
+                partner[drop] = pair[0] if drop == pair[1] else pair[1]
         across = [pair for pair in found if not inside(pair)]
         # The first step forbids hundreds of arcs: a failed re-optimisation would cost more
         # than the maximum flow that checks them. Later ones forbid a few.
-        other = _settle_across(problem, current, across, position, forbid, step == 0)
+        other = _settle_across(
+            problem, current, across, position, forbid, partner if step == 0 else None
+        )
         if other is None:
             return None
         networks = dict(current.networks)
@@ -216,14 +225,20 @@ def _settle_across(
     across: list[tuple[int, int]],
     position: IntArray,
     forbid: BoolArray,
-    check: bool,
+    partner: dict[int, int] | None,
 ) -> dict[int, int] | None:
     """Forbid one side of each clash in `across` (arcs of two networks, or of two
     further-education ones): the side `current`'s prices give up. Returns the Benchmark 8
     arcs so forbidden, each with its other side.
 
-    With `check`, a maximum flow makes sure those arcs leave the flow's pairs; those on its
-    minimum cut give way to their other side, and None means that was not enough."""
+    Given `partner` (the forbidden sides of the clashes inside the Benchmark 8 network, each
+    with its other side), a maximum flow checks that the forbidden arcs leave the flow's
+    pairs. Those on its minimum cut give way to their other side: first the ones whose
+    other side is further education; when none is on the cut, as many clashes inside the
+    network as pairs are missing swap sides (the side left to give up off the cut, so the
+    cut grows). None when no swap is left, or after CUT_ROUNDS swaps.
+    (`pair_loss` certifies a lower bound on the pairs lost, not what one choice of sides
+    costs.)"""
     students = [int(problem.arc_student[a]) for a, _ in across]
     keep = price_bundles(problem, current, students).keep
     other: dict[int, int] = {}  # a forbidden Benchmark 8 arc -> its further-education side
@@ -233,27 +248,36 @@ def _settle_across(
         forbid[drop] = True
         if position[drop] >= 0:
             other[drop] = b if drop == a else a
+    if partner is None:
+        return other
     net = current.networks[0]
-    while check:
+    swapped = 0
+    while True:
         caps = net.closing(forbid)
         if caps is net.caps:
-            break  # nothing new forbidden there: the flow keeps its pairs
+            return other  # nothing new forbidden there: the flow keeps its pairs
         flow, source_side = _min_cut(net, caps)
         if flow >= current.max_pairs:
-            break
-        cut = [
-            arc
-            for arc in other
-            if forbid[arc]
-            and source_side[net.tails[position[arc]]]
-            and not source_side[net.heads[position[arc]]]
-        ]
-        if not cut:
-            return None
+            return other
+        crossing = source_side[net.tails] & ~source_side[net.heads]  # per network arc
+
+        def on_cut(arc: int, crossing: BoolArray = crossing) -> bool:
+            return bool(crossing[position[arc]])
+
+        cut = [arc for arc in other if forbid[arc] and on_cut(arc)]
         for arc in cut:
             forbid[arc] = False
             forbid[other.pop(arc)] = True
-    return other
+        if cut:
+            continue  # each arc gives way once: this ends
+        swaps = [a for a, b in partner.items() if forbid[a] and on_cut(a) and not on_cut(b)]
+        if not swaps or swapped == CUT_ROUNDS:
+            return None
+        swapped += 1
+        for arc in swaps[: current.max_pairs - flow]:
+            forbid[arc] = False
+            forbid[partner[arc]] = True
+            partner[partner.pop(arc)] = arc
 
 
 def _min_cut(net: Network, caps: IntArray) -> tuple[int, BoolArray]:
