@@ -91,6 +91,24 @@ def insurance_problem(offer: Offer) -> str | None:
 RULES: tuple[Rule, ...] = (subjects, form, age, band, consent, insurance)
 
 
+def student_rules(offer: Offer) -> tuple[Rule, ...]:
+    """The rules of RULES that read the student and can fail on `offer`: every other one
+    passes every student there (the offer sets no such prerequisite, or the rule reads the
+    offer alone, as insurance does). The validator runs these per allocation."""
+    need = offer.prerequisites
+    return tuple(
+        rule
+        for rule, applies in (
+            (subjects, bool(need.required_subjects)),
+            (form, need.min_form is not None),
+            (age, need.min_age is not None),
+            (band, need.max_band is not None),
+            (consent, offer.kind in NEEDS_CONSENT),
+        )
+        if applies
+    )
+
+
 def ineligibility(student: Student, offer: Offer) -> list[str]:
     """Every reason the student may not take the offer; empty when eligible."""
     return [reason for rule in RULES if (reason := rule(student, offer)) is not None]
