@@ -8,13 +8,11 @@ offers' sessions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from matching.clashes import sessions_of
-from matching.problem import L1, L23, IntArray, Problem
-from schemas import Allocation, Explanation, Reason, ReasonCode
+from matching.problem import L1, L23, UNRANKED, IntArray, Problem
+from schemas import Explanation, Reason, ReasonCode
 
 _UNRANKED = 10_000  # an unranked holder ranks below every ranked one
 _NONE = np.iinfo(np.int64).max  # no allocation (or holder) of that kind
@@ -24,18 +22,17 @@ _REJECTED, _GROUP_TAKEN, _CLASH, _FULL, _PLACE_LEFT = range(5)
 
 
 def explain_all(
-    problem: Problem, allocations: Sequence[Allocation], mode: str
+    problem: Problem, a_s: IntArray, a_o: IntArray, ranks: IntArray, mode: str
 ) -> list[Explanation | None]:
     """Per student, why they did not get their first choice (or anything at all).
 
     None when the student got their first choice, or ranked nothing and was placed.
-    `allocations` are grouped by student, as `solver` makes them.
+    The allocations are given by student `a_s`, offer `a_o` and rank `ranks` (UNRANKED for
+    an offer not ranked), grouped by student, as `solver` makes them.
     """
     p = problem
     n_off = len(p.offers)
-    a_s = np.array([p.student_index[a.student_id] for a in allocations], dtype=np.int64)
-    a_o = np.array([p.offer_index[a.offer_id] for a in allocations], dtype=np.int64)
-    a_rank = np.array([_UNRANKED if a.rank is None else a.rank for a in allocations], np.int64)
+    a_rank = np.where(ranks == UNRANKED, _UNRANKED, ranks)
     a_group = p.offer_group[a_o]
     r_s, r_o, r_r = _ranked_pairs(p)
     got = _member(r_s * n_off + r_o, a_s * n_off + a_o)

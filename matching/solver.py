@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
-from matching.clashes import selected_pairs
 from matching.collector import collection_paused
 from matching.explain import explain_all
 from matching.objective import value_of
 from matching.optimal import Outcome, solve_optimal
-from matching.problem import L1, L23, Problem, Progress, _noop, build_problem
+from matching.problem import L1, L23, UNRANKED, IntArray, Problem, Progress, _noop, build_problem
 from matching.risk import offer_findings
 from matching.stable import solve_stable
 from matching.validate import validate_result
@@ -46,59 +45,84 @@ def _solve(instance: Instance, options: SolveOptions, report: Progress) -> Resul
     else:
         outcome = solve_optimal(problem, options, report)
     report("explanations" if options.explain else "results", 0.95)
-    allocations = _allocations(problem, outcome.selected)
+    placed = _allocations(problem, outcome.selected)
     elapsed = time.perf_counter() - started
-    result = _result(problem, options, allocations, outcome, elapsed)
+    result = _result(problem, options, placed, outcome, elapsed)
     validate_result(instance, result)
     report("done", 1.0)
     return result
 
 
-def _allocations(problem: Problem, selected: np.ndarray) -> list[Allocation]:
-    pairs = [(s, o, True) for s, o in problem.pinned] + [
-        (s, o, False) for s, o in selected_pairs(problem, selected)
-    ]
+@dataclass(frozen=True)
+class _Placed:
+    """The allocations, with each one's student, offer and rank as problem indices."""
+
+    allocations: list[Allocation]
+    student: IntArray
+    offer: IntArray
+    rank: IntArray  # UNRANKED for an offer the student did not rank
+
+
+def _allocations(problem: Problem, selected: np.ndarray) -> _Placed:
+    pinned = problem.pinned
+    arcs = np.flatnonzero(selected)
+    student = np.concatenate(
+        [np.array([s for s, _ in pinned], dtype=np.int64), problem.arc_student[arcs]]
+    )
+    offer = np.concatenate(
+        [np.array([o for _, o in pinned], dtype=np.int64), problem.arc_offer[arcs]]
+    )
+    is_pin = np.arange(len(student)) < len(pinned)
+    order = np.lexsort((is_pin, offer, student))
+    student, offer, is_pin = student[order], offer[order], is_pin[order]
+    rank = np.zeros(len(student), dtype=np.int64)
     out = []
     # Allocations pass eligibility (consent, prerequisites, insurance), so only offer-level
     # risks remain: an L3 without a teacher's pre-visit is made, but held until a teacher visits.
     risks_of: dict[int, tuple[RiskCode, ...]] = {}
-    for s, o, pinned in sorted(pairs):
-        offer = problem.offers[o]
+    students, offers, ranked = problem.students, problem.offers, problem.ranked
+    rows = zip(student.tolist(), offer.tolist(), is_pin.tolist(), strict=True)
+    for i, (s, o, pin) in enumerate(rows):
+        of = offers[o]
         risks = risks_of.get(o)
         if risks is None:
-            risks = risks_of[o] = tuple(f.code for f in offer_findings(offer))
+            risks = risks_of[o] = tuple(f.code for f in offer_findings(of))
+        r = ranked.get(s, {}).get(o)
+        if r is not None:
+            rank[i] = r
         out.append(
             Allocation.trusted(  # built from validated records: skip re-validating
-                student_id=problem.students[s].student_id,
-                offer_id=offer.offer_id,
-                kind=offer.kind,
-                group=offer.kind.group,
-                rank=problem.ranked.get(s, {}).get(o),
-                pinned=pinned,
-                pending_interview=offer.requires_interview,
+                student_id=students[s].student_id,
+                offer_id=of.offer_id,
+                kind=of.kind,
+                group=of.kind.group,
+                rank=r,
+                pinned=pin,
+                pending_interview=of.requires_interview,
                 risks=risks,
             )
         )
-    return out
+    return _Placed(out, student, offer, rank)
 
 
 def _result(
     problem: Problem,
     options: SolveOptions,
-    allocations: list[Allocation],
+    placed: _Placed,
     outcome: Outcome,
     elapsed: float,
 ) -> Result:
     unmatched: list[Explanation] = []
     explanations: list[Explanation] = []
-    placed = {a.student_id for a in allocations}
+    held = np.zeros(problem.n_students, dtype=np.bool_)
+    held[placed.student] = True
     found = (
-        explain_all(problem, allocations, options.mode)
+        explain_all(problem, placed.student, placed.offer, placed.rank, options.mode)
         if options.explain
         else [None] * len(problem.students)
     )
-    for student, e in zip(problem.students, found, strict=True):
-        if student.student_id not in placed:
+    for student, e, placed_somewhere in zip(problem.students, found, held.tolist(), strict=True):
+        if not placed_somewhere:
             summary = "not placed" if options.explain else "not placed (not explained)"
             unmatched.append(
                 e or Explanation(student_id=student.student_id, summary=summary, reasons=())
@@ -109,65 +133,69 @@ def _result(
         round_id=problem.instance.round_id,
         mode=options.mode,
         seed=options.seed,
-        allocations=tuple(allocations),
+        allocations=tuple(placed.allocations),
         unmatched=tuple(unmatched),
         explanations=tuple(explanations),
-        metrics=_metrics(problem, allocations, outcome, elapsed),
+        metrics=_metrics(problem, placed, outcome, elapsed),
     )
 
 
-def _metrics(
-    problem: Problem, allocations: list[Allocation], outcome: Outcome, elapsed: float
-) -> Metrics:
+def _metrics(problem: Problem, placed: _Placed, outcome: Outcome, elapsed: float) -> Metrics:
+    """The result's summary, counted with numpy over the allocations' indices."""
     rules = problem.instance.rules
+    group = problem.offer_group[placed.offer]
     l1 = problem.has_l1.copy()
     l23 = problem.has_l23.copy()
-    for a in allocations:
-        s = problem.student_index[a.student_id]
-        g = int(problem.offer_group[problem.offer_index[a.offer_id]])
-        l1[s] |= g == L1
-        l23[s] |= g == L23
+    l1[placed.student[group == L1]] = True
+    l23[placed.student[group == L23]] = True
     done = l1 & l23
-    per_school: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for s, student in enumerate(problem.students):
-        row = per_school[student.school_id]
-        row[0] += 1
-        row[1] += int(done[s])
-        row[2] = int(problem.below_target[s])
+    names, school = np.unique([st.school_id for st in problem.students], return_inverse=True)
+    size = np.bincount(school, minlength=len(names))
+    completed = np.bincount(school, weights=done, minlength=len(names)).astype(np.int64)
+    below = np.zeros(len(names), dtype=np.bool_)
+    below[school[problem.below_target]] = True  # a school's students all share the flag
     schools = tuple(
         SchoolCoverage(
-            school_id=school,
+            school_id=name,
             students=n,
             completed=c,
             coverage_pct=round(100.0 * c / n, 2),
-            target_pct=rules.target_for(school),
-            below_target_before=bool(below),
+            target_pct=rules.target_for(name),
+            below_target_before=b,
         )
-        for school, (n, c, below) in sorted(per_school.items())
+        for name, n, c, b in zip(
+            names.tolist(), size.tolist(), completed.tolist(), below.tolist(), strict=True
+        )
     )
-    ranks = Counter(str(a.rank) if a.rank is not None else "unranked" for a in allocations)
-    ranked_ranks = [a.rank for a in allocations if a.rank is not None]
-    with_prefs = set(
-        problem.instance.preferences
-        and [p.student_id for p in problem.instance.preferences if p.ranked]
-    )
-    first = {a.student_id for a in allocations if a.rank == 1}
+    values, counts = np.unique(placed.rank, return_counts=True)
+    ranks = {
+        str(v) if v != UNRANKED else "unranked": c
+        for v, c in zip(values.tolist(), counts.tolist(), strict=True)
+    }
+    ranked_ranks = placed.rank[placed.rank != UNRANKED]
+    with_prefs = np.zeros(problem.n_students, dtype=np.bool_)
+    for p in problem.instance.preferences:
+        if p.ranked:
+            with_prefs[problem.student_index[p.student_id]] = True
+    first = np.zeros(problem.n_students, dtype=np.bool_)
+    first[placed.student[placed.rank == 1]] = True
     n = problem.n_students
+    n_prefs = int(with_prefs.sum())
     return Metrics(
         students=n,
         offers=len(problem.offers),
-        placements=len(allocations),
-        matched_students=len({a.student_id for a in allocations}),
+        placements=len(placed.allocations),
+        matched_students=len(np.unique(placed.student)),
         b8_completed=int(done.sum()),
         b8_coverage_pct=round(100.0 * int(done.sum()) / n, 2) if n else 0.0,
         lowest_school_coverage_pct=min((c.coverage_pct for c in schools), default=0.0),
         schools=schools,
         rank_distribution=dict(sorted(ranks.items(), key=lambda kv: _rank_key(kv[0]))),
-        first_choice_share=round(len(first & with_prefs) / len(with_prefs), 4)
-        if with_prefs
-        else 0.0,
-        mean_rank=round(sum(ranked_ranks) / len(ranked_ranks), 4) if ranked_ranks else None,
-        risk_flags=sum(len(a.risks) for a in allocations),
+        first_choice_share=round(int((first & with_prefs).sum()) / n_prefs, 4) if n_prefs else 0.0,
+        mean_rank=round(int(ranked_ranks.sum()) / len(ranked_ranks), 4)
+        if len(ranked_ranks)
+        else None,
+        risk_flags=sum(len(a.risks) for a in placed.allocations),
         objective=outcome.value,
         bound=outcome.bound,
         proven_optimal=outcome.proven,
