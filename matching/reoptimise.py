@@ -127,6 +127,9 @@ def augment(
     depth first, before the next phase: many surpluses share a distance, and one Dijkstra
     over a 150,000-student network settles hundreds of thousands of nodes. Forbidding 146
     arcs there took 147 Dijkstras and 22 s with one path each; 27 phases take 8.5 s.
+
+    Most residual arcs there have reduced cost 0, so a node found at the distance being
+    settled goes to a plain queue, not the heap: a fifth off each search.
     """
     excess = np.zeros(n_nodes, dtype=np.int64)
     for i in range(len(tails)):
@@ -151,6 +154,7 @@ def augment(
     dist = np.full(n_nodes, _FAR, dtype=np.int64)
     settled = np.zeros(n_nodes, dtype=np.bool_)
     touched = np.empty(n_nodes, dtype=np.int64)
+    level = np.empty(n_nodes, dtype=np.int64)  # nodes found at the distance being settled
     seen = np.zeros(n_nodes, dtype=np.int64)  # the phase that last entered the node
     path_node = np.empty(n_nodes + 1, dtype=np.int64)  # the depth-first search's stack
     path_arc = np.empty(n_nodes + 1, dtype=np.int64)  # incidence id that entered each node
@@ -172,9 +176,20 @@ def augment(
         target = np.int64(-1)
         n_settled = 0
         order = np.empty(n_touched, dtype=np.int64)  # grown as needed
-        while heap:
-            d, node = heapq.heappop(heap)
-            if settled[node] or d > dist[node]:
+        q_head = 0
+        q_tail = 0
+        while q_head < q_tail or heap:
+            if q_head < q_tail:  # at the distance being settled: no heap needed
+                node = level[q_head]
+                q_head += 1
+                d = dist[node]
+            else:
+                q_head = 0
+                q_tail = 0
+                d, node = heapq.heappop(heap)
+                if d > dist[node]:
+                    continue
+            if settled[node]:
                 continue
             settled[node] = True
             if n_settled == len(order):
@@ -204,7 +219,11 @@ def augment(
                         touched[n_touched] = nxt
                         n_touched += 1
                     dist[nxt] = nd
-                    heapq.heappush(heap, (nd, nxt))
+                    if nd == d:  # an arc of reduced cost 0: most of them, on these networks
+                        level[q_tail] = nxt
+                        q_tail += 1
+                    else:
+                        heapq.heappush(heap, (nd, nxt))
         if target < 0:
             return False
         top = dist[target]
