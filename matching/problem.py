@@ -8,6 +8,8 @@ level group, clashes between two candidate arcs, and the objective.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -299,13 +301,19 @@ def _interest_candidates(
     same on every run and every machine.
     """
     rng = random.Random(f"{seed}:{student.student_id}")
+    sectors = dict.fromkeys(student.interests)
     for g in range(len(GROUPS)):
-        sectors = dict.fromkeys(student.interests)
-        pool = [o for sector in sectors for o in by_sector_group.get((sector.value, g), [])]
-        if not pool:
+        # The pool is the sectors' offers one after another. It is never built: sampling
+        # positions in a range draws the same positions as sampling the list itself.
+        parts = [by_sector_group.get((sector.value, g), []) for sector in sectors]
+        ends = list(itertools.accumulate(len(part) for part in parts))
+        size = ends[-1] if ends else 0
+        if not size:
             continue
         taken = 0
-        for o in rng.sample(pool, min(len(pool), 4 * INTEREST_CANDIDATES_PER_GROUP)):
+        for at in rng.sample(range(size), min(size, 4 * INTEREST_CANDIDATES_PER_GROUP)):
+            i = bisect.bisect_right(ends, at)
+            o = parts[i][at - (ends[i - 1] if i else 0)]
             if consider(s, o, UNRANKED):
                 taken += 1
                 if taken == INTEREST_CANDIDATES_PER_GROUP:

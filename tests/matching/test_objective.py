@@ -1,6 +1,7 @@
 """The lexicographic objective, one level at a time, and the explanations it produces."""
 
 import datetime as dt
+import random
 
 from schemas import AttendedEncounter, OfferKind, Sector
 from tests.factories import DAY, instance, offer, prefs, random_instance, session, student
@@ -93,6 +94,17 @@ def test_a_student_who_ranked_nothing_is_placed_by_their_interests() -> None:
     r = run(instance([student(interests=(Sector.CREATIVE_MEDIA,))], [health, media]))
     assert allocated(r) == {("s1", "m")}
     assert r.allocations[0].rank is None
+
+
+def test_a_student_who_ranked_nothing_gets_the_same_candidates_as_sampling_the_whole_pool() -> None:
+    # build_problem samples positions in a range instead of building each student's pool
+    # of offers: the same draws, as long as random.sample picks positions alone.
+    pool = [f"o{i}" for i in range(300)]
+    for seed in range(50):
+        k = seed % 25 + 1
+        by_list = random.Random(f"{seed}:s1").sample(pool, k)
+        by_range = random.Random(f"{seed}:s1").sample(range(len(pool)), k)
+        assert by_list == [pool[i] for i in by_range]
 
 
 def test_a_student_who_ranked_something_is_not_given_offers_they_did_not_rank() -> None:
