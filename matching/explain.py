@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from matching.clashes import sessions_of
-from matching.problem import L1, L23, UNRANKED, IntArray, Problem
+from matching.problem import L1, L23, UNRANKED, IntArray, Problem, ranked_pairs
 from schemas import Explanation, Reason, ReasonCode
 
 _UNRANKED = 10_000  # an unranked holder ranks below every ranked one
@@ -34,7 +34,7 @@ def explain_all(
     n_off = len(p.offers)
     a_rank = np.where(ranks == UNRANKED, _UNRANKED, ranks)
     a_group = p.offer_group[a_o]
-    r_s, r_o, r_r = _ranked_pairs(p)
+    r_s, r_o, r_r = ranked_pairs(p)
     got = _member(r_s * n_off + r_o, a_s * n_off + a_o)
     unhappy = np.zeros(p.n_students, dtype=np.bool_)
     unhappy[r_s[(r_r == 1) & ~got]] = True  # ranks count from 1
@@ -141,22 +141,6 @@ def _member(values: IntArray, pool: IntArray) -> np.ndarray:
     return found
 
 
-def _ranked_pairs(p: Problem) -> tuple[IntArray, IntArray, IntArray]:
-    """(student, offer, rank) of every ranked pair, by student, then rank."""
-    s_list: list[int] = []
-    o_list: list[int] = []
-    r_list: list[int] = []
-    for s in sorted(p.ranked):
-        for o, r in p.ranked[s].items():
-            s_list.append(s)
-            o_list.append(o)
-            r_list.append(r)
-    s_arr = np.array(s_list, dtype=np.int64)
-    r_arr = np.array(r_list, dtype=np.int64)
-    order = np.lexsort((r_arr, s_arr))
-    return s_arr[order], np.array(o_list, dtype=np.int64)[order], r_arr[order]
-
-
 def _classify(
     p: Problem,
     a_s: IntArray,
@@ -209,10 +193,17 @@ def _classify(
     holders = np.bincount(a_o, minlength=n_off)
     capacity = np.array([offer.capacity for offer in p.offers], dtype=np.int64)
     keys = np.sort(a_o * (_UNRANKED + 1) + a_rank)
-    higher = np.searchsorted(keys, o * (_UNRANKED + 1) + rank, side="left")
-    higher -= np.searchsorted(keys, o * (_UNRANKED + 1), side="left")
-    same = np.searchsorted(keys, o * (_UNRANKED + 1) + rank, side="right")
-    same -= np.searchsorted(keys, o * (_UNRANKED + 1) + rank, side="left")
+    # Searched in order of offer and rank (numpy's search starts from the last answer then),
+    # and put back in the rows' order.
+    wanted = o * (_UNRANKED + 1) + rank
+    order = np.argsort(wanted, kind="stable")
+    start = np.searchsorted(keys, (o * (_UNRANKED + 1))[order], side="left")
+    below = np.searchsorted(keys, wanted[order], side="left")
+    upto = np.searchsorted(keys, wanted[order], side="right")
+    higher = np.empty(len(o), dtype=np.int64)
+    same = np.empty(len(o), dtype=np.int64)
+    higher[order] = below - start
+    same[order] = upto - below
     decide(holders[o] >= capacity[o], _FULL, holders[o])
     return rule, other, higher, same
 

@@ -13,6 +13,7 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +55,7 @@ class Problem:
     ranked: dict[int, dict[int, int]]  # student -> offer -> rank, for every ranked offer
     rejected: dict[tuple[int, int], tuple[ReasonCode, str]]  # ranked pairs that are no arc
     _clash_cache: dict[tuple[int, int], bool] = field(default_factory=dict)
-    memo: dict[str, object] = field(default_factory=dict)  # derived once (flow.weights)
+    memo: dict[str, object] = field(default_factory=dict)  # derived once: weights, ranked pairs
 
     @property
     def n_students(self) -> int:
@@ -284,6 +285,7 @@ def build_problem(instance: Instance, seed: int = 0, progress: Progress = _noop)
         pinned=pinned,
         ranked=ranked,
         rejected=rejected,
+        memo={"ranked_pairs": (r_s, r_o, r_r)},
     )
 
 
@@ -327,8 +329,18 @@ def _no_prerequisites(offer: Offer) -> bool:
     )
 
 
+def ranked_pairs(problem: Problem) -> tuple[IntArray, IntArray, IntArray]:
+    """(student, offer, rank) arrays of every ranked pair, by student, then rank: the ones
+    `build_problem` made, kept in `Problem.memo`."""
+    found = problem.memo.get("ranked_pairs")
+    if found is None:
+        found = problem.memo["ranked_pairs"] = _ranked_pairs(problem.ranked)
+    return cast(tuple[IntArray, IntArray, IntArray], found)
+
+
 def _ranked_pairs(ranked: dict[int, dict[int, int]]) -> tuple[IntArray, IntArray, IntArray]:
-    """(student, offer, rank) arrays of every ranked pair, students in order."""
+    """(student, offer, rank) arrays of every ranked pair, by student, then rank (each
+    student's offers are kept in rank order)."""
     s_list: list[int] = []
     o_list: list[int] = []
     r_list: list[int] = []
