@@ -36,7 +36,7 @@ from matching.flow import FlowSolution, Network, decode, scalar, weights
 from matching.objective import Objective
 from matching.potentials import by_tail, residual
 from matching.prices import price_bundles
-from matching.problem import BoolArray, IntArray, Problem
+from matching.problem import L23, BoolArray, IntArray, Problem
 from matching.reoptimise import incidence_of, reoptimise, with_less_flow
 
 SOURCE, SINK = 0, 1  # of the Benchmark 8 network
@@ -44,7 +44,7 @@ SOURCE, SINK = 0, 1  # of the Benchmark 8 network
 # not essential, which is always safe (it can only leave a clash out of the bound).
 REACH_LIMIT = 200_000
 REPAIR_ROUNDS = 4  # global re-optimisations `keep_pairs` may spend on clashes it makes
-CUT_ROUNDS = 8  # times `keep_pairs` may swap sides of clashes inside the Benchmark 8 network
+CUT_ROUNDS = 12  # maximum flows `keep_pairs` may spend checking the sides it forbids
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,8 @@ def keep_pairs(
     prefer: dict[tuple[int, int], int],
     seed: int,
 ) -> BoolArray | None:
-    """A clash-free allocation with all the pairs of `lowered` (`fewer_pairs`), or None.
+    """A clash-free allocation with the pairs of `lowered` (`fewer_pairs`) or, failing that,
+    as few fewer as the sides found allow; None when a re-optimisation fails.
 
     The local clash repair re-solves small neighbourhoods, and on a territory-sized round
     loses pairs and places a global change would keep. Here every network is re-optimised
@@ -150,9 +151,12 @@ def keep_pairs(
       Benchmark 8 sides so forbidden leave the pairs; those on its minimum cut give way to
       their further-education side instead. When none is on it, clashes inside the network
       swap sides: the first sides forbidden may cost more pairs than `pair_loss` certified.
+      If no choice found keeps every pair, the network gives up the fewest pairs found
+      (`with_less_flow`) and goes on: fewer pairs than the bound, but more than the local
+      repair keeps.
 
     The clashes that flow makes are settled the same way, until none is left or after
-    REPAIR_ROUNDS, when the local repair takes the rest. None when the pairs cannot be kept.
+    REPAIR_ROUNDS, when the local repair takes the rest. None when a re-optimisation fails.
     """
     position = lowered.networks[0].positions(problem.n_arcs)
     forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
@@ -167,6 +171,7 @@ def keep_pairs(
             forbid[drop] = True
             partner[drop] = pair[0] if drop == pair[1] else pair[1]
     current = lowered
+    target = lowered.max_pairs
     incidence: dict[int, tuple[IntArray, IntArray]] = {}
     for step in range(REPAIR_ROUNDS + 1):
         found = find_clashes(problem, current.selected)
@@ -184,11 +189,13 @@ def keep_pairs(
         across = [pair for pair in found if not inside(pair)]
         # The first step forbids hundreds of arcs: a failed re-optimisation would cost more
         # than the maximum flow that checks them. Later ones forbid a few.
-        other = _settle_across(
+        other, short = _settle_across(
             problem, current, across, position, forbid, partner if step == 0 else None
         )
-        if other is None:
-            return None
+        if short:  # no sides found that keep every pair: give up the fewest found
+            target -= short
+            fewer = with_less_flow(current.networks[0], short)
+            current = FlowSolution(current.selected, target, {**current.networks, 0: fewer})
         networks = dict(current.networks)
         selected = current.selected.copy()
         for k, net in current.networks.items():
@@ -201,7 +208,7 @@ def keep_pairs(
                 return None
             networks[k] = moved
             selected[net.arcs] = moved.flows[: len(net.arcs)] > 0
-        current = FlowSolution(selected, lowered.max_pairs, networks)
+        current = FlowSolution(selected, target, networks)
     kept, _ = repair(problem, current, seed, None, 1, None, forbid)
     return kept
 
@@ -226,19 +233,20 @@ def _settle_across(
     position: IntArray,
     forbid: BoolArray,
     partner: dict[int, int] | None,
-) -> dict[int, int] | None:
+) -> tuple[dict[int, int], int]:
     """Forbid one side of each clash in `across` (arcs of two networks, or of two
     further-education ones): the side `current`'s prices give up. Returns the Benchmark 8
-    arcs so forbidden, each with its other side.
+    arcs so forbidden, each with its other side, and the pairs the forbidden arcs still
+    cost (0 when they leave every pair).
 
     Given `partner` (the forbidden sides of the clashes inside the Benchmark 8 network, each
     with its other side), a maximum flow checks that the forbidden arcs leave the flow's
     pairs. Those on its minimum cut give way to their other side: first the ones whose
     other side is further education; when none is on the cut, as many clashes inside the
-    network as pairs are missing swap sides (the side left to give up off the cut, so the
-    cut grows). None when no swap is left, or after CUT_ROUNDS swaps.
-    (`pair_loss` certifies a lower bound on the pairs lost, not what one choice of sides
-    costs.)"""
+    network as pairs are missing swap sides, each clash once (`_swaps` ranks them). After
+    CUT_ROUNDS maximum flows, or with no swap left, the sides that cost fewest pairs are
+    kept and that count returned. (`pair_loss` certifies a lower bound on the pairs lost,
+    not what one choice of sides costs.)"""
     students = [int(problem.arc_student[a]) for a, _ in across]
     keep = price_bundles(problem, current, students).keep
     other: dict[int, int] = {}  # a forbidden Benchmark 8 arc -> its further-education side
@@ -249,48 +257,119 @@ def _settle_across(
         if position[drop] >= 0:
             other[drop] = b if drop == a else a
     if partner is None:
-        return other
+        return other, 0
     net = current.networks[0]
-    swapped = 0
-    while True:
+    swapped: set[int] = set()  # sides forbidden by a swap: a clash swaps once
+    best: tuple[int, BoolArray, dict[int, int], dict[int, int]] | None = None
+    for _ in range(CUT_ROUNDS):
         caps = net.closing(forbid)
         if caps is net.caps:
-            return other  # nothing new forbidden there: the flow keeps its pairs
-        flow, source_side = _min_cut(net, caps)
-        if flow >= current.max_pairs:
-            return other
-        crossing = source_side[net.tails] & ~source_side[net.heads]  # per network arc
-
-        def on_cut(arc: int, crossing: BoolArray = crossing) -> bool:
-            return bool(crossing[position[arc]])
-
-        cut = [arc for arc in other if forbid[arc] and on_cut(arc)]
-        for arc in cut:
+            return other, 0  # nothing new forbidden there: the flow keeps its pairs
+        cut = _min_cut(net, caps)
+        short = current.max_pairs - cut.flow
+        if short <= 0:
+            return other, 0
+        if best is None or short < best[0]:
+            best = (short, forbid.copy(), dict(other), dict(partner))
+        crossing = cut.source_side[net.tails] & ~cut.source_side[net.heads]  # per network arc
+        gives_way = [arc for arc in other if forbid[arc] and crossing[position[arc]]]
+        for arc in gives_way:
             forbid[arc] = False
             forbid[other.pop(arc)] = True
-        if cut:
-            continue  # each arc gives way once: this ends
-        swaps = [a for a, b in partner.items() if forbid[a] and on_cut(a) and not on_cut(b)]
-        if not swaps or swapped == CUT_ROUNDS:
-            return None
-        swapped += 1
-        for arc in swaps[: current.max_pairs - flow]:
+        if gives_way:
+            continue
+        swaps = _swaps(problem, net, position, forbid, partner, cut, crossing)
+        swaps = [arc for arc in swaps if arc not in swapped]
+        if not swaps:
+            break
+        for arc in swaps[:short]:
             forbid[arc] = False
             forbid[partner[arc]] = True
+            swapped.add(partner[arc])
             partner[partner.pop(arc)] = arc
+    assert best is not None
+    short, best_forbid, kept_other, kept_partner = best
+    forbid[:] = best_forbid
+    other.clear()
+    other.update(kept_other)
+    partner.clear()
+    partner.update(kept_partner)
+    return other, short
 
 
-def _min_cut(net: Network, caps: IntArray) -> tuple[int, BoolArray]:
-    """The maximum flow from source to sink of `net` with capacities `caps`, and the source
-    side of a minimum cut (OR-Tools; a second at 150,000 students against several for a
+def _swaps(
+    problem: Problem,
+    net: Network,
+    position: IntArray,
+    forbid: BoolArray,
+    partner: dict[int, int],
+    cut: _Cut,
+    crossing: BoolArray,
+) -> list[int]:
+    """The forbidden sides of clashes inside the network worth swapping for their other
+    side, best first:
+
+    1. an arc that would carry a path from the source's residual reach to the sink's, whose
+       other side the maximum flow leaves empty and whose student has another way past it
+       (another open arc of the other side's group, in that reach, or an attended
+       encounter): the swap keeps the flow and adds that path;
+    2. any other arc that would carry such a path;
+    3. an arc on the minimum cut whose other side is not.
+    """
+    source, sink = cut.source_side, cut.sink_side
+
+    def opens(arc: int) -> bool:
+        at = position[arc]
+        return bool(source[net.tails[at]] and sink[net.heads[at]])
+
+    def around(arc: int, other: int) -> bool:
+        s = int(problem.arc_student[arc])
+        if problem.arc_group[other] == L23:
+            if problem.has_l23[s]:
+                return True
+            reach, end = sink, net.heads
+        else:
+            if problem.has_l1[s]:
+                return True
+            reach, end = source, net.tails
+        return any(
+            bool(reach[end[position[x]]])
+            for x in problem.arcs_of(s)
+            if x != other
+            and position[x] >= 0
+            and not forbid[x]
+            and problem.arc_group[x] == problem.arc_group[other]
+        )
+
+    forbidden = [a for a in partner if forbid[a]]
+    opening = [a for a in forbidden if opens(a)]
+    safe = [a for a in opening if cut.flows[position[partner[a]]] == 0 and around(a, partner[a])]
+    on_cut = [a for a in forbidden if crossing[position[a]] and not crossing[position[partner[a]]]]
+    return list(dict.fromkeys(safe + opening + on_cut))
+
+
+@dataclass(frozen=True)
+class _Cut:
+    flow: int  # the maximum flow's value
+    flows: IntArray  # per network arc
+    source_side: BoolArray  # nodes the source reaches in its residual graph
+    sink_side: BoolArray  # nodes that reach the sink in it
+
+
+def _min_cut(net: Network, caps: IntArray) -> _Cut:
+    """The maximum flow from source to sink of `net` with capacities `caps`, and the two
+    sides of its minimum cuts (OR-Tools; a second at 150,000 students against several for a
     re-optimisation)."""
     solver = max_flow.SimpleMaxFlow()
     solver.add_arcs_with_capacity(net.tails, net.heads, caps)
     if solver.solve(SOURCE, SINK) != solver.OPTIMAL:
         raise MatchingError("maximum flow of the Benchmark 8 network failed")
-    side = np.zeros(net.n_nodes, dtype=np.bool_)
-    side[solver.get_source_side_min_cut()] = True
-    return int(solver.optimal_flow()), side
+    source = np.zeros(net.n_nodes, dtype=np.bool_)
+    source[solver.get_source_side_min_cut()] = True
+    sink = np.zeros(net.n_nodes, dtype=np.bool_)
+    sink[solver.get_sink_side_min_cut()] = True
+    flows = solver.flows(np.arange(len(net.tails), dtype=np.int64)).astype(np.int64)
+    return _Cut(int(solver.optimal_flow()), flows, source, sink)
 
 
 @dataclass(frozen=True)

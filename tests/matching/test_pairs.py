@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -10,11 +11,11 @@ from hypothesis import strategies as st
 
 from benchmarks.highs_mip import solve_mip
 from matching import solve
-from matching.clashes import find_clashes
-from matching.flow import solve_relaxation
-from matching.objective import value_of
-from matching.pairs import fewer_pairs, keep_pairs, pair_loss
-from matching.problem import build_problem
+from matching.clashes import find_clashes, repair
+from matching.flow import FlowSolution, solve_relaxation
+from matching.objective import Objective, value_of
+from matching.pairs import PairLoss, fewer_pairs, keep_pairs, pair_loss
+from matching.problem import BoolArray, Problem, build_problem
 from schemas import Instance, OfferKind, SolveOptions
 from tests.factories import instance, offer, prefs, session, student
 from tests.matching.test_cross_check import MIP_TIME_LIMIT_S, contested
@@ -28,6 +29,8 @@ KEPT = [(58, 40), (120, 25), (236, 25), (321, 40), (337, 12), (525, 12)]
 # Rounds where the sides first forbidden inside the Benchmark 8 network cost more pairs than
 # are certified lost, and some must swap for the other side (found among seeds 0-799).
 SWAPPED = [(266, 40), (316, 40), (547, 40)]
+# Rounds where no choice of sides found keeps every pair (seeds 0-799).
+SHORT = [(232, 40), (297, 25), (621, 40)]
 
 
 def _one_way_pair(l1_start: str) -> Instance:
@@ -128,10 +131,17 @@ def test_pairs_the_local_repair_loses_are_kept_by_a_global_re_optimisation(
     assert_sound(inst)
 
 
-@pytest.mark.parametrize(("seed", "n"), SWAPPED)
-def test_clashes_inside_the_network_swap_sides_until_the_forbidden_ones_leave_the_pairs(
-    seed: int, n: int
-) -> None:
+@dataclass(frozen=True)
+class _Global:
+    problem: Problem
+    root: FlowSolution
+    loss: PairLoss
+    bound: Objective
+    kept: BoolArray | None
+
+
+def _global(seed: int, n: int) -> tuple[Instance, _Global]:
+    """A contested round, and what `keep_pairs` makes of its relaxation."""
     inst = contested(seed, n, max(2, n * 2 // 3))
     problem = build_problem(inst, 0)
     root = solve_relaxation(problem, 0)
@@ -139,10 +149,31 @@ def test_clashes_inside_the_network_swap_sides_until_the_forbidden_ones_leave_th
     loss = pair_loss(problem, root, clashes)
     lowered, bound = fewer_pairs(problem, root, value_of(problem, root.selected), loss.lost)
     kept = keep_pairs(problem, lowered, clashes, loss.prefer, 0)
-    assert kept is not None  # without the swaps: None, and the local repair takes over
-    assert not find_clashes(problem, kept)
-    assert value_of(problem, kept)[0] == bound[0]
+    return inst, _Global(problem, root, loss, bound, kept)
+
+
+@pytest.mark.parametrize(("seed", "n"), SWAPPED)
+def test_clashes_inside_the_network_swap_sides_until_the_forbidden_ones_leave_the_pairs(
+    seed: int, n: int
+) -> None:
+    inst, g = _global(seed, n)
+    assert g.kept is not None  # without the swaps: None, and the local repair takes over
+    assert not find_clashes(g.problem, g.kept)
+    assert value_of(g.problem, g.kept)[0] == g.bound[0]
     assert "clashes settled by a global re-optimisation" in solve(inst, NO_EXACT).metrics.method
+    assert_sound(inst)
+
+
+@pytest.mark.parametrize(("seed", "n"), SHORT)
+def test_when_no_sides_keep_every_pair_the_network_gives_up_the_fewest_and_goes_on_globally(
+    seed: int, n: int
+) -> None:
+    inst, g = _global(seed, n)
+    assert g.kept is not None  # before: None, and the local repair took the round
+    assert not find_clashes(g.problem, g.kept)
+    assert value_of(g.problem, g.kept)[0] < g.bound[0]
+    local, _ = repair(g.problem, g.root, 0, None, 1, g.loss.prefer)
+    assert value_of(g.problem, g.kept) >= value_of(g.problem, local)
     assert_sound(inst)
 
 
