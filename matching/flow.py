@@ -110,24 +110,40 @@ def weights(problem: Problem, arcs: IntArray | None = None) -> Weights:
     that network's own lower levels (`below_target_b8`); the scalar that compares whole
     allocations (`scalar`) uses the larger, global one. Python integers: no overflow there.
 
+    The whole round's weights (`arcs` None) also cover the pins, whose placements and rank
+    costs every allocation's objective holds as constants: `decode` reads a whole
+    allocation's levels back from its scalar only when the lower levels, constants
+    included, stay inside their weights. They are computed once per problem (0.4 s at
+    150,000 students) and kept in `Problem.memo`.
+
     A sub-problem over fewer arcs (a local re-solve, `solve_local`) needs only its own arcs'
-    weights: smaller costs, so fewer cost-scaling phases in OR-Tools. The whole round's are
-    computed once per problem (0.4 s at 150,000 students) and kept in `Problem.memo`.
+    weights: smaller costs, so fewer cost-scaling phases in OR-Tools.
     """
     if arcs is None:
         found = problem.memo.get("weights")
         if not isinstance(found, Weights):
-            found = problem.memo["weights"] = weights(problem, np.arange(problem.n_arcs))
+            found = problem.memo["weights"] = _weights(problem, np.arange(problem.n_arcs), True)
         return found
-    if len(arcs) == 0:
+    return _weights(problem, arcs, False)
+
+
+def _weights(problem: Problem, arcs: IntArray, pins: bool) -> Weights:
+    pin_cost = pin_weight = 0
+    if pins:
+        rules = problem.instance.rules
+        for s, o in problem.pinned:
+            pin_cost += rules.rank_cost(problem.ranked.get(s, {}).get(o))
+            pin_weight += int(problem.weight[s])
+    if len(arcs) == 0 and not pin_cost and not pin_weight:
         return Weights(1, 1, 1)
-    max_cost = int(problem.arc_cost[arcs].max())
+    max_cost = int(problem.arc_cost[arcs].max()) if len(arcs) else 0
     slots = np.unique(problem.arc_student[arcs] * 4 + problem.arc_group[arcs])
-    placement = len(slots) * max_cost + 1
+    spread = len(slots) * max_cost + pin_cost  # the largest level-4 cost
+    placement = spread + 1
     b8 = slots[np.isin(slots % 4, (L1, L23))]
     return Weights(
         placement,
-        placement * int(problem.weight[slots // 4].sum()) + len(slots) * max_cost + 1,
+        placement * (int(problem.weight[slots // 4].sum()) + pin_weight) + spread + 1,
         placement * int(problem.weight[b8 // 4].sum()) + len(b8) * max_cost + 1,
     )
 

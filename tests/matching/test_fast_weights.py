@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching import flow
+from matching import flow, solve
 from matching.clashes import selected_pairs
 from matching.objective import objective, value_of
 from matching.potentials import potentials, residual
+from matching.prices import price_bound
 from matching.problem import IntArray, Problem, build_problem
+from tests.factories import DAY, instance, offer, prefs, session, student
 from tests.matching.test_cross_check import contested
 
 
@@ -76,3 +80,28 @@ def test_the_vectorised_value_equals_the_objective_of_the_allocations(
     mask = data.draw(st.lists(st.booleans(), min_size=problem.n_arcs, max_size=problem.n_arcs))
     selected = np.array(mask, dtype=np.bool_)
     assert value_of(problem, selected) == objective(problem, selected_pairs(problem, selected))
+
+
+def test_the_scalar_of_a_round_with_costly_pins_decodes_to_its_own_levels() -> None:
+    # s1 is pinned to p, ranked fifth: a rank cost of 5 that no candidate arc can change.
+    # The candidate arcs alone (s2's first choice q) would give the placement a weight of 2,
+    # and the pin's cost would spill into the placement level when read back.
+    tuesday = DAY + dt.timedelta(days=1)
+    inst = instance(
+        [student("s1"), student("s2")],
+        [
+            *(offer(o) for o in ("a", "b", "c", "d", "p")),
+            offer("q", sessions=(session(tuesday),)),
+        ],
+        [prefs("s1", "a", "b", "c", "d", "p"), prefs("s2", "q")],
+        pinned=[("s1", "p")],
+    )
+    problem = build_problem(inst, 0)
+    root = flow.solve_relaxation(problem, 0)
+    value = value_of(problem, root.selected)
+    assert value == (0, 0, 2, -6)
+    w = flow.weights(problem)
+    assert flow.decode(w, flow.scalar(w, value)) == value[1:]
+    assert price_bound(problem, root, value) == value
+    m = solve(inst).metrics
+    assert m.proven_optimal and m.objective == m.bound == value
