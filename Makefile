@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 DEMO_STUDENT ?= stu-000042
 
-.PHONY: venv demo engine-demo test lint bench clean distclean
+.PHONY: venv demo engine-demo test lint screenshots bench clean distclean
 
 venv: $(STAMP)
 
@@ -37,6 +37,10 @@ lint: venv
 
 test: lint
 	$(BIN)/pytest
+
+# The README's screenshots, taken by the browser tests (`make test` puts its own in build/).
+screenshots: venv
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/browser
 
 bench: venv
 	$(BIN)/python -m benchmarks.run

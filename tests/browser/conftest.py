@@ -3,13 +3,14 @@
 Everything is real and local: the embedded broker (one for the session), a migrated SQLite
 file, a worker in a thread (ThreadedWorker, as the worker tests use) and the API with its
 dashboard served by uvicorn on a free port, publishing to the broker. Tests seed what they need
-through the repositories and act through the pages only. Screenshots go to docs/screenshots/
-(the README shows them).
+through the repositories and act through the pages only. Screenshots go to build/screenshots/,
+or to $SCREENSHOTS_DIR: `make screenshots` refreshes docs/screenshots/, which the README shows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import time
 import uuid
@@ -32,7 +33,8 @@ from tests import factories
 from tests.services.worker.conftest import ThreadedWorker
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / os.environ.get("SCREENSHOTS_DIR", "build/screenshots")
 VIEWPORT = {"width": 1280, "height": 900}
 SCHOOL = "sch-001"
 PROVIDER, OTHER_PROVIDER = "p-harbour", "p-kowloon"
