@@ -51,6 +51,7 @@ CUT_ROUNDS = 12  # maximum flows `keep_pairs` may spend checking the sides it fo
 class PairLoss:
     lost: int  # pairs every clash-free allocation has fewer than the maximum flow, certified
     prefer: dict[tuple[int, int], int]  # clash -> the arc to drop: the other's loss costs a pair
+    both: frozenset[tuple[int, int]] = frozenset()  # clashes both of whose arcs are essential
 
 
 def pair_loss(problem: Problem, root: FlowSolution, clashes: list[tuple[int, int]]) -> PairLoss:
@@ -102,7 +103,7 @@ def pair_loss(problem: Problem, root: FlowSolution, clashes: list[tuple[int, int
             continue  # no minimum cut holds the arc, or the reach is no cut's source side
         if all(apart(pair, k) and apart(k, pair) for k in certified):
             certified.append(pair)
-    return PairLoss(len(certified), prefer)
+    return PairLoss(len(certified), prefer, frozenset(candidates))
 
 
 def fewer_pairs(
@@ -135,6 +136,7 @@ def keep_pairs(
     clashes: list[tuple[int, int]],
     prefer: dict[tuple[int, int], int],
     seed: int,
+    defer: frozenset[tuple[int, int]] = frozenset(),
 ) -> BoolArray | None:
     """A clash-free allocation with the pairs of `lowered` (`fewer_pairs`) or, failing that,
     as few fewer as the sides found allow; None when a re-optimisation fails.
@@ -144,7 +146,12 @@ def keep_pairs(
     (matching/reoptimise.py) from `lowered`'s flows, with one side of each clash forbidden:
 
     * inside the Benchmark 8 network, the drop side of each of the maximum flow's `clashes`
-      (`prefer`, from `pair_loss`, where one side carries the pair);
+      where one side carries the pair (`prefer`, from `pair_loss`), and elsewhere the side
+      the student's cheapest clash-free bundle at the flow's prices gives up (as across
+      networks, below). The clashes in `defer`, both of whose arcs every maximum flow
+      carries, wait for the first re-optimisation: it often reroutes one of them, and
+      those still clashing then have their sides chosen, and checked by a maximum flow,
+      against the flow that is left;
     * across networks, the side the student's cheapest clash-free bundle at the flow's own
       prices gives up (matching/prices.py): an L1 visit that someone else can take costs
       less than a further-education place nobody else can. A maximum flow checks that the
@@ -165,13 +172,15 @@ def keep_pairs(
         return bool(position[pair[0]] >= 0 and position[pair[1]] >= 0)
 
     partner: dict[int, int] = {}  # a forbidden side of a clash inside the network -> the other
+    priced = _priced_sides(problem, lowered, [pair for pair in clashes if inside(pair)])
     for pair in clashes:
-        if inside(pair):
-            drop = prefer.get(pair, pair[1])
+        if inside(pair) and pair not in defer:
+            drop = prefer.get(pair, priced[pair])
             forbid[drop] = True
             partner[drop] = pair[0] if drop == pair[1] else pair[1]
     current = lowered
     target = lowered.max_pairs
+    checked = 2 if defer else 1  # steps whose forbidden sides a maximum flow checks
     incidence: dict[int, tuple[IntArray, IntArray]] = {}
     for step in range(REPAIR_ROUNDS + 1):
         found = find_clashes(problem, current.selected)
@@ -182,15 +191,17 @@ def keep_pairs(
         within = [pair for pair in found if inside(pair) and not forbid[list(pair)].any()]
         if within:
             again = pair_loss(problem, current, within).prefer
+            priced = _priced_sides(problem, current, within)
             for pair in within:
-                drop = again.get(pair, pair[1])
+                drop = again.get(pair, priced[pair])
                 forbid[drop] = True
                 partner[drop] = pair[0] if drop == pair[1] else pair[1]
         across = [pair for pair in found if not inside(pair)]
-        # The first step forbids hundreds of arcs: a failed re-optimisation would cost more
-        # than the maximum flow that checks them. Later ones forbid a few.
+        # The first steps forbid hundreds of arcs, or the deferred clashes: a failed
+        # re-optimisation would cost more than the maximum flow that checks them. Later
+        # ones forbid a few.
         other, short = _settle_across(
-            problem, current, across, position, forbid, partner if step == 0 else None
+            problem, current, across, position, forbid, partner if step < checked else None
         )
         if short:  # no sides found that keep every pair: give up the fewest found
             target -= short
@@ -211,6 +222,19 @@ def keep_pairs(
         current = FlowSolution(selected, target, networks)
     kept, _ = repair(problem, current, seed, None, 1, None, forbid)
     return kept
+
+
+def _priced_sides(
+    problem: Problem, current: FlowSolution, pairs: list[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """The side of each clash (keep, drop) that its student's cheapest clash-free bundle at
+    `current`'s prices gives up (matching/prices.py); the drop side when it keeps neither."""
+    keep = price_bundles(problem, current, [int(problem.arc_student[a]) for a, _ in pairs]).keep
+    sides: dict[tuple[int, int], int] = {}
+    for a, b in pairs:
+        kept = keep[int(problem.arc_student[a])]
+        sides[(a, b)] = a if b in kept and a not in kept else b
+    return sides
 
 
 def _forbidden(
@@ -247,12 +271,8 @@ def _settle_across(
     CUT_ROUNDS maximum flows, or with no swap left, the sides that cost fewest pairs are
     kept and that count returned. (`pair_loss` certifies a lower bound on the pairs lost,
     not what one choice of sides costs.)"""
-    students = [int(problem.arc_student[a]) for a, _ in across]
-    keep = price_bundles(problem, current, students).keep
     other: dict[int, int] = {}  # a forbidden Benchmark 8 arc -> its further-education side
-    for a, b in across:
-        kept = keep[int(problem.arc_student[a])]
-        drop = a if b in kept and a not in kept else b
+    for (a, b), drop in _priced_sides(problem, current, across).items():
         forbid[drop] = True
         if position[drop] >= 0:
             other[drop] = b if drop == a else a

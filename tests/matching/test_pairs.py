@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.highs_mip import solve_mip
-from matching import solve
+from matching import pairs, solve
 from matching.clashes import find_clashes, repair
 from matching.flow import FlowSolution, solve_relaxation
 from matching.objective import Objective, value_of
 from matching.pairs import PairLoss, fewer_pairs, keep_pairs, pair_loss
 from matching.problem import BoolArray, Problem, build_problem
-from schemas import Instance, OfferKind, SolveOptions
+from schemas import Instance, Offer, OfferKind, SolveOptions
 from tests.factories import instance, offer, prefs, session, student
 from tests.matching.test_cross_check import MIP_TIME_LIMIT_S, contested
 
@@ -27,8 +27,9 @@ LOSING = [(8, 12), (8, 25), (36, 12), (73, 25), (103, 12), (147, 25), (204, 12),
 # Rounds where the local repair loses a pair that re-optimising the whole network keeps.
 KEPT = [(58, 40), (120, 25), (236, 25), (321, 40), (337, 12), (525, 12)]
 # Rounds where the sides first forbidden inside the Benchmark 8 network cost more pairs than
-# are certified lost, and some must swap for the other side (found among seeds 0-799).
-SWAPPED = [(266, 40), (316, 40), (547, 40)]
+# are certified lost, and some must swap for the other side: without the swaps the network
+# gives up a pair (found among seeds 0-1599).
+SWAPPED = [(13, 40), (437, 12), (1005, 40), (1140, 25)]
 # Rounds where no choice of sides found keeps every pair (seeds 0-799).
 SHORT = [(232, 40), (297, 25), (621, 40)]
 
@@ -64,8 +65,10 @@ def test_a_clash_every_maximum_flow_takes_costs_a_certified_pair() -> None:
     problem = build_problem(inst, 0)
     root = solve_relaxation(problem, 0)
     assert value_of(problem, root.selected)[0] == 1  # the flow pairs the student...
-    loss = pair_loss(problem, root, find_clashes(problem, root.selected))
+    clashes = find_clashes(problem, root.selected)
+    loss = pair_loss(problem, root, clashes)
     assert loss.lost == 1  # ...but both of its arcs clash, and it has no other
+    assert loss.both == set(clashes)  # every maximum flow takes both: `keep_pairs` defers it
     _, bound = fewer_pairs(problem, root, value_of(problem, root.selected), loss.lost)
     assert bound[0] == 0
 
@@ -148,20 +151,24 @@ def _global(seed: int, n: int) -> tuple[Instance, _Global]:
     clashes = find_clashes(problem, root.selected)
     loss = pair_loss(problem, root, clashes)
     lowered, bound = fewer_pairs(problem, root, value_of(problem, root.selected), loss.lost)
-    kept = keep_pairs(problem, lowered, clashes, loss.prefer, 0)
+    kept = keep_pairs(problem, lowered, clashes, loss.prefer, 0, loss.both)
     return inst, _Global(problem, root, loss, bound, kept)
 
 
 @pytest.mark.parametrize(("seed", "n"), SWAPPED)
 def test_clashes_inside_the_network_swap_sides_until_the_forbidden_ones_leave_the_pairs(
-    seed: int, n: int
+    seed: int, n: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inst, g = _global(seed, n)
-    assert g.kept is not None  # without the swaps: None, and the local repair takes over
+    assert g.kept is not None
     assert not find_clashes(g.problem, g.kept)
     assert value_of(g.problem, g.kept)[0] == g.bound[0]
     assert "clashes settled by a global re-optimisation" in solve(inst, NO_EXACT).metrics.method
     assert_sound(inst)
+
+    monkeypatch.setattr(pairs, "_swaps", lambda *args: [])  # no clash may swap sides
+    _, without = _global(seed, n)
+    assert without.kept is not None and value_of(without.problem, without.kept)[0] < g.bound[0]
 
 
 @pytest.mark.parametrize(("seed", "n"), SHORT)
@@ -183,22 +190,28 @@ def test_without_the_exact_fallback_the_bound_holds_on_any_random_round(seed: in
     assert_sound(contested(seed, n, max(2, n * 2 // 3)))
 
 
+def _a_pair_lost() -> tuple[Offer, Offer]:
+    """The only L1 visit a0 and L2 place b0 of s0 (who ranks them), on the same morning: a
+    pair every allocation loses, so the global re-optimisation runs."""
+    day2 = dt.date(2027, 3, 2)
+    return (
+        offer("a0", OfferKind.WORKPLACE_L1, sessions=(session(day=day2),)),
+        offer(
+            "b0", OfferKind.WORKPLACE_L2, sessions=(session(day=day2, start="10:00", end="13:00"),)
+        ),
+    )
+
+
 def _visit_someone_else_can_take() -> Instance:
     """s0 loses a pair every allocation loses (only one L1 and one L2, overlapping), so the
     global re-optimisation runs. s1's first-choice visit x clashes with the only talk t; s2
     holds y, the afternoon visit, but would take x. Giving up t loses a placement; giving up
     x moves s1 to y and s2 to x, and loses none."""
-    day2 = dt.date(2027, 3, 2)
     morning = (session(start="10:00", end="11:00"),)
     return instance(
         [student("s0"), student("s1"), student("s2")],
         [
-            offer("a0", OfferKind.WORKPLACE_L1, sessions=(session(day=day2),)),
-            offer(
-                "b0",
-                OfferKind.WORKPLACE_L2,
-                sessions=(session(day=day2, start="10:00", end="13:00"),),
-            ),
+            *_a_pair_lost(),
             offer("x", OfferKind.WORKPLACE_L1),
             offer("y", OfferKind.WORKPLACE_L1, sessions=(session(start="14:00", end="16:00"),)),
             offer("t", OfferKind.FE_INTERACTION, sessions=morning),
@@ -225,4 +238,46 @@ def test_a_clash_across_networks_gives_up_the_side_someone_else_can_take() -> No
         ("s2", "x"),
     }
     assert m.objective is not None and m.objective[2] == 4  # a0 or b0, t, x and y
+    assert_sound(inst)
+
+
+def _pair_either_side_of_which_can_go() -> Instance:
+    """s0 loses a pair every allocation loses, so the global re-optimisation runs. s1's
+    first-choice visit x clashes with the L2 place y, their second; w (L2) and z (L1), in the
+    afternoon, are their third and fourth. Either side of the clash can give way and keep the
+    pair: giving up y costs ranks 1 and 3, giving up x ranks 2 and 4."""
+    afternoon = (session(start="14:00", end="16:00"),)
+    return instance(
+        [student("s0"), student("s1")],
+        [
+            *_a_pair_lost(),
+            offer("x", OfferKind.WORKPLACE_L1),
+            offer("y", OfferKind.WORKPLACE_L2, sessions=(session(start="10:00", end="13:00"),)),
+            offer("w", OfferKind.WORKPLACE_L2, sessions=afternoon),
+            offer("z", OfferKind.WORKPLACE_L1, sessions=afternoon),
+        ],
+        [prefs("s0", "a0", "b0"), prefs("s1", "x", "y", "w", "z")],
+    )
+
+
+def test_a_clash_inside_the_network_gives_up_the_side_the_cheapest_bundle_gives_up() -> None:
+    inst = _pair_either_side_of_which_can_go()
+    problem = build_problem(inst, 0)
+    root = solve_relaxation(problem, 0)
+    clashes = find_clashes(problem, root.selected)
+    [(keep, drop)] = [(a, b) for a, b in clashes if problem.arc_student[a] == 1]
+    assert {problem.arc_offer[keep], problem.arc_offer[drop]} == {
+        problem.offer_index["x"],
+        problem.offer_index["y"],
+    }
+    loss = pair_loss(problem, root, clashes)
+    assert loss.lost == 1 and (keep, drop) not in loss.prefer  # either side keeps the pair
+
+    lowered, _ = fewer_pairs(problem, root, value_of(problem, root.selected), loss.lost)
+    kept = keep_pairs(problem, lowered, clashes, loss.prefer, 0, loss.both)
+    assert kept is not None and not find_clashes(problem, kept)
+    s1 = {int(problem.arc_offer[a]) for a in kept.nonzero()[0] if problem.arc_student[a] == 1}
+    assert s1 == {problem.offer_index["x"], problem.offer_index["w"]}
+    mip = solve_mip(problem, MIP_TIME_LIMIT_S, 0)
+    assert mip.optimal and value_of(problem, kept) == mip.objective  # the round's optimum
     assert_sound(inst)
