@@ -67,7 +67,7 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
         root, root_value = lowered, bound
         method += f" + {loss.lost} pairs certified lost to clashes"
         progress("global re-optimisation", 0.35)
-        selected = keep_pairs(problem, lowered, clashes, loss.prefer, options.seed, loss.both)
+        selected = keep_pairs(problem, lowered, clashes, loss.prefer, options.seed)
         if selected is not None:
             method += " + clashes settled by a global re-optimisation"
     if selected is None:

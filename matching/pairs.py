@@ -51,7 +51,6 @@ CUT_ROUNDS = 12  # maximum flows `keep_pairs` may spend checking the sides it fo
 class PairLoss:
     lost: int  # pairs every clash-free allocation has fewer than the maximum flow, certified
     prefer: dict[tuple[int, int], int]  # clash -> the arc to drop: the other's loss costs a pair
-    both: frozenset[tuple[int, int]] = frozenset()  # clashes both of whose arcs are essential
 
 
 def pair_loss(problem: Problem, root: FlowSolution, clashes: list[tuple[int, int]]) -> PairLoss:
@@ -103,7 +102,7 @@ def pair_loss(problem: Problem, root: FlowSolution, clashes: list[tuple[int, int
             continue  # no minimum cut holds the arc, or the reach is no cut's source side
         if all(apart(pair, k) and apart(k, pair) for k in certified):
             certified.append(pair)
-    return PairLoss(len(certified), prefer, frozenset(candidates))
+    return PairLoss(len(certified), prefer)
 
 
 def fewer_pairs(
@@ -136,7 +135,6 @@ def keep_pairs(
     clashes: list[tuple[int, int]],
     prefer: dict[tuple[int, int], int],
     seed: int,
-    defer: frozenset[tuple[int, int]] = frozenset(),
 ) -> BoolArray | None:
     """A clash-free allocation with the pairs of `lowered` (`fewer_pairs`) or, failing that,
     as few fewer as the sides found allow; None when a re-optimisation fails.
@@ -147,11 +145,8 @@ def keep_pairs(
 
     * inside the Benchmark 8 network, the drop side of each of the maximum flow's `clashes`
       where one side carries the pair (`prefer`, from `pair_loss`), and elsewhere the side
-      the student's cheapest clash-free bundle at the flow's prices gives up (as across
-      networks, below). The clashes in `defer`, both of whose arcs every maximum flow
-      carries, wait for the first re-optimisation: it often reroutes one of them, and
-      those still clashing then have their sides chosen, and checked by a maximum flow,
-      against the flow that is left;
+      the student's cheapest clash-free bundle at `lowered`'s prices gives up (as across
+      networks, below);
     * across networks, the side the student's cheapest clash-free bundle at the flow's own
       prices gives up (matching/prices.py): an L1 visit that someone else can take costs
       less than a further-education place nobody else can. A maximum flow checks that the
@@ -174,13 +169,12 @@ def keep_pairs(
     partner: dict[int, int] = {}  # a forbidden side of a clash inside the network -> the other
     priced = _priced_sides(problem, lowered, [pair for pair in clashes if inside(pair)])
     for pair in clashes:
-        if inside(pair) and pair not in defer:
+        if inside(pair):
             drop = prefer.get(pair, priced[pair])
             forbid[drop] = True
             partner[drop] = pair[0] if drop == pair[1] else pair[1]
     current = lowered
     target = lowered.max_pairs
-    checked = 2 if defer else 1  # steps whose forbidden sides a maximum flow checks
     incidence: dict[int, tuple[IntArray, IntArray]] = {}
     for step in range(REPAIR_ROUNDS + 1):
         found = find_clashes(problem, current.selected)
@@ -197,11 +191,10 @@ def keep_pairs(
                 forbid[drop] = True
                 partner[drop] = pair[0] if drop == pair[1] else pair[1]
         across = [pair for pair in found if not inside(pair)]
-        # The first steps forbid hundreds of arcs, or the deferred clashes: a failed
-        # re-optimisation would cost more than the maximum flow that checks them. Later
-        # ones forbid a few.
+        # The first step forbids hundreds of arcs: a failed re-optimisation would cost more
+        # than the maximum flow that checks them. Later ones forbid a few.
         other, short = _settle_across(
-            problem, current, across, position, forbid, partner if step < checked else None
+            problem, current, across, position, forbid, partner if step == 0 else None
         )
         if short:  # no sides found that keep every pair: give up the fewest found
             target -= short
