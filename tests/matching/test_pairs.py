@@ -65,8 +65,7 @@ def test_a_clash_every_maximum_flow_takes_costs_a_certified_pair() -> None:
     problem = build_problem(inst, 0)
     root = solve_relaxation(problem, 0)
     assert value_of(problem, root.selected)[0] == 1  # the flow pairs the student...
-    clashes = find_clashes(problem, root.selected)
-    loss = pair_loss(problem, root, clashes)
+    loss = pair_loss(problem, root, find_clashes(problem, root.selected))
     assert loss.lost == 1  # ...but both of its arcs clash, and it has no other
     _, bound = fewer_pairs(problem, root, value_of(problem, root.selected), loss.lost)
     assert bound[0] == 0
@@ -244,7 +243,7 @@ def _pair_either_side_of_which_can_go() -> Instance:
     """s0 loses a pair every allocation loses, so the global re-optimisation runs. s1's
     first-choice visit x clashes with the L2 place y, their second; w (L2) and z (L1), in the
     afternoon, are their third and fourth. Either side of the clash can give way and keep the
-    pair: giving up y costs ranks 1 and 3, giving up x ranks 2 and 4."""
+    pair: giving up y leaves s1 their ranks 1 and 3 (x, w), giving up x ranks 2 and 4 (y, z)."""
     afternoon = (session(start="14:00", end="16:00"),)
     return instance(
         [student("s0"), student("s1")],
