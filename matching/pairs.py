@@ -183,18 +183,18 @@ def keep_pairs(
         if step == REPAIR_ROUNDS:
             break
         within = [pair for pair in found if inside(pair) and not forbid[list(pair)].any()]
+        across = [pair for pair in found if not inside(pair)]
+        priced = _priced_sides(problem, current, within + across)  # one pricing per step
         if within:
             again = pair_loss(problem, current, within).prefer
-            priced = _priced_sides(problem, current, within)
             for pair in within:
                 drop = again.get(pair, priced[pair])
                 forbid[drop] = True
                 partner[drop] = pair[0] if drop == pair[1] else pair[1]
-        across = [pair for pair in found if not inside(pair)]
         # The first step forbids hundreds of arcs: a failed re-optimisation would cost more
         # than the maximum flow that checks them. Later ones forbid a few.
         other, short = _settle_across(
-            problem, current, across, position, forbid, partner if step == 0 else None
+            problem, current, across, priced, position, forbid, partner if step == 0 else None
         )
         if short:  # no sides found that keep every pair: give up the fewest found
             target -= short
@@ -247,14 +247,15 @@ def _settle_across(
     problem: Problem,
     current: FlowSolution,
     across: list[tuple[int, int]],
+    priced: dict[tuple[int, int], int],
     position: IntArray,
     forbid: BoolArray,
     partner: dict[int, int] | None,
 ) -> tuple[dict[int, int], int]:
     """Forbid one side of each clash in `across` (arcs of two networks, or of two
-    further-education ones): the side `current`'s prices give up. Returns the Benchmark 8
-    arcs so forbidden, each with its other side, and the pairs the forbidden arcs still
-    cost (0 when they leave every pair).
+    further-education ones): the side `current`'s prices give up (`priced`, from
+    `_priced_sides`). Returns the Benchmark 8 arcs so forbidden, each with its other side,
+    and the pairs the forbidden arcs still cost (0 when they leave every pair).
 
     Given `partner` (the forbidden sides of the clashes inside the Benchmark 8 network, each
     with its other side), a maximum flow checks that the forbidden arcs leave the flow's
@@ -265,7 +266,8 @@ def _settle_across(
     kept and that count returned. (`pair_loss` certifies a lower bound on the pairs lost,
     not what one choice of sides costs.)"""
     other: dict[int, int] = {}  # a forbidden Benchmark 8 arc -> its further-education side
-    for (a, b), drop in _priced_sides(problem, current, across).items():
+    for a, b in across:
+        drop = priced[(a, b)]
         forbid[drop] = True
         if position[drop] >= 0:
             other[drop] = b if drop == a else a
