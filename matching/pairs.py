@@ -194,7 +194,14 @@ def keep_pairs(
         # The first step forbids hundreds of arcs: a failed re-optimisation would cost more
         # than the maximum flow that checks them. Later ones forbid a few.
         other, short = _settle_across(
-            problem, current, across, priced, position, forbid, partner if step == 0 else None
+            problem,
+            current,
+            across,
+            priced,
+            position,
+            forbid,
+            partner if step == 0 else None,
+            incidence,
         )
         if short:  # no sides found that keep every pair: give up the fewest found
             target -= short
@@ -251,6 +258,7 @@ def _settle_across(
     position: IntArray,
     forbid: BoolArray,
     partner: dict[int, int] | None,
+    incidence: dict[int, tuple[IntArray, IntArray]],
 ) -> tuple[dict[int, int], int]:
     """Forbid one side of each clash in `across` (arcs of two networks, or of two
     further-education ones): the side `current`'s prices give up (`priced`, from
@@ -276,11 +284,17 @@ def _settle_across(
     net = current.networks[0]
     swapped: set[int] = set()  # sides forbidden by a swap: a clash swaps once
     best: tuple[int, BoolArray, dict[int, int], dict[int, int]] | None = None
+    cut: _Cut | None = None
     for _ in range(CUT_ROUNDS):
         caps = net.closing(forbid)
         if caps is net.caps:
             return other, 0  # nothing new forbidden there: the flow keeps its pairs
-        cut = _min_cut(net, caps)
+        if cut is None:
+            cut = _min_cut(net, caps)
+        else:  # a few sides changed: start from the last maximum flow
+            if 0 not in incidence:
+                incidence[0] = incidence_of(net)
+            cut = _min_cut_from(net, caps, cut, incidence[0])
         short = current.max_pairs - cut.flow
         if short <= 0:
             return other, 0
@@ -385,6 +399,157 @@ def _min_cut(net: Network, caps: IntArray) -> _Cut:
     sink[solver.get_sink_side_min_cut()] = True
     flows = solver.flows(np.arange(len(net.tails), dtype=np.int64)).astype(np.int64)
     return _Cut(int(solver.optimal_flow()), flows, source, sink)
+
+
+def _min_cut_from(
+    net: Network, caps: IntArray, last: _Cut, incidence: tuple[IntArray, IntArray]
+) -> _Cut:
+    """`_min_cut` for capacities `caps` close to those of `last`, from `last`'s flow: the
+    units on arcs now closed are taken back, then paths from source to sink are added until
+    none is left (`refit`). A territory round's cut check changes one or two
+    sides at a time, so this takes a few searches where `_min_cut` takes a second."""
+    flows = last.flows.copy()
+    ptr, incident = incidence
+    fit = kernel(refit, len(net.tails))
+    value = fit(net.n_nodes, net.tails, net.heads, caps, flows, ptr, incident)
+    if value < 0:  # no way back for a unit: flow conservation says it cannot happen
+        return _min_cut(net, caps)
+    side = kernel(residual_side, len(net.tails))
+    source = side(net.n_nodes, net.tails, net.heads, caps, flows, ptr, incident, SOURCE, True)
+    sink = side(net.n_nodes, net.tails, net.heads, caps, flows, ptr, incident, SINK, False)
+    return _Cut(int(value), flows, source, sink)
+
+
+def refit(
+    n_nodes: int,
+    tails: IntArray,
+    heads: IntArray,
+    caps: IntArray,
+    flows: IntArray,
+    ptr: IntArray,
+    incident: IntArray,
+) -> int:
+    """Make `flows` (in place), a flow that conserves at every node but the source and the
+    sink, a maximum flow for `caps`, and return its value (-1 if a unit found no way back).
+
+    Each unit above an arc's capacity comes off it: its tail keeps a unit too many, which
+    goes back to the source, and its head one too few, which it gets from the sink (flow
+    conservation says both residual paths exist). Then augmenting paths from source to
+    sink, each the shortest, until none is left: they also reroute those units where they
+    can. (Rerouting each unit from its tail to its head first would search most of the
+    network for every unit the cut holds.) `incident` lists each node's arcs as in
+    matching/reoptimise.py: 2i at arc i's tail, 2i + 1 at its head. Compiled by numba
+    (matching/compiled.py)."""
+    parent = np.full(n_nodes, -1, dtype=np.int64)  # the arc code each node was reached by
+    queue = np.empty(n_nodes, dtype=np.int64)
+    stamp = np.zeros(n_nodes, dtype=np.int64)
+    walks = 0
+    i = 0  # the next arc to check for flow above its capacity
+    step = 0  # 1: tail -> source, 2: sink -> head, 0: augment
+    u = v = 0
+    while True:
+        if step == 0:
+            while i < len(tails) and flows[i] <= caps[i]:
+                i += 1
+            if i < len(tails):
+                flows[i] -= 1
+                u, v = tails[i], heads[i]
+                step = 1
+        if step == 1:
+            start, end = u, SOURCE
+        elif step == 2:
+            start, end = SINK, v
+        else:
+            start, end = SOURCE, SINK
+        found = start == end
+        if not found:
+            # Breadth first. Tail to source: forward from the tail, as the source is a step
+            # from most of the network. Sink to head: back from the head, likewise. Source
+            # to sink: back from the sink, whose side of the cut is small, where the last
+            # search, which fails, would run through most of the network from the source.
+            back = step != 1
+            origin, goal = (end, start) if back else (start, end)
+            walks += 1
+            stamp[origin] = walks
+            queue[0] = origin
+            head, size = 0, 1
+            while head < size and not found:
+                x = queue[head]
+                head += 1
+                for k in range(ptr[x], ptr[x + 1]):
+                    code = incident[k]
+                    arc = code >> 1
+                    y = heads[arc] if (code & 1) == 0 else tails[arc]
+                    # along the arc (it needs room), or back along it (it needs flow)
+                    along = ((code & 1) == 0) != back
+                    if (flows[arc] >= caps[arc]) if along else (flows[arc] <= 0):
+                        continue
+                    if stamp[y] == walks:
+                        continue
+                    stamp[y] = walks
+                    parent[y] = code
+                    if y == goal:
+                        found = True
+                        break
+                    queue[size] = y
+                    size += 1
+            if found:  # one unit along the path, walked back from the goal
+                y = goal
+                while y != origin:
+                    code = parent[y]
+                    arc = code >> 1
+                    flows[arc] += 1 if ((code & 1) == 0) != back else -1
+                    y = tails[arc] if (code & 1) == 0 else heads[arc]
+        if step and not found:
+            return -1
+        if step == 1:
+            step = 2
+        elif step == 2:
+            step = 0
+        elif not found:
+            break
+    value = 0
+    for k in range(len(tails)):
+        if tails[k] == SOURCE:
+            value += flows[k]
+        if heads[k] == SOURCE:
+            value -= flows[k]
+    return value
+
+
+def residual_side(
+    n_nodes: int,
+    tails: IntArray,
+    heads: IntArray,
+    caps: IntArray,
+    flows: IntArray,
+    ptr: IntArray,
+    incident: IntArray,
+    node: int,
+    forward: bool,
+) -> BoolArray:
+    """The nodes `node` reaches in the residual graph of `flows` (`forward`), or those that
+    reach it: for a maximum flow, the source and the sink sides of its minimum cuts.
+    Compiled by numba."""
+    seen = np.zeros(n_nodes, dtype=np.bool_)
+    queue = np.empty(n_nodes, dtype=np.int64)
+    seen[node] = True
+    queue[0] = node
+    head, size = 0, 1
+    while head < size:
+        x = queue[head]
+        head += 1
+        for k in range(ptr[x], ptr[x + 1]):
+            code = incident[k]
+            arc = code >> 1
+            y = heads[arc] if (code & 1) == 0 else tails[arc]
+            along = ((code & 1) == 0) == forward  # along the arc (room), or back (flow)
+            passable = flows[arc] < caps[arc] if along else flows[arc] > 0
+            if passable and not seen[y]:
+                seen[y] = True
+                queue[size] = y
+                size += 1
+    return seen
 
 
 @dataclass(frozen=True)
