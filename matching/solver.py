@@ -19,7 +19,9 @@ from schemas import (
     Allocation,
     Explanation,
     Instance,
+    LevelGroup,
     Metrics,
+    OfferKind,
     Result,
     RiskCode,
     SchoolCoverage,
@@ -72,33 +74,36 @@ def _allocations(problem: Problem, selected: np.ndarray) -> _Placed:
     offer = np.concatenate(
         [np.array([o for _, o in pinned], dtype=np.int64), problem.arc_offer[arcs]]
     )
+    # An arc's rank is its student's rank of the offer (UNRANKED: they ranked nothing).
+    pin_ranks = [problem.ranked.get(s, {}).get(o, UNRANKED) for s, o in pinned]
+    rank = np.concatenate([np.array(pin_ranks, dtype=np.int64), problem.arc_rank[arcs]])
     is_pin = np.arange(len(student)) < len(pinned)
     order = np.lexsort((is_pin, offer, student))
-    student, offer, is_pin = student[order], offer[order], is_pin[order]
-    rank = np.zeros(len(student), dtype=np.int64)
+    student, offer, is_pin, rank = student[order], offer[order], is_pin[order], rank[order]
     out = []
     # Allocations pass eligibility (consent, prerequisites, insurance), so only offer-level
     # risks remain: an L3 without a teacher's pre-visit is made, but held until a teacher visits.
-    risks_of: dict[int, tuple[RiskCode, ...]] = {}
-    students, offers, ranked = problem.students, problem.offers, problem.ranked
-    rows = zip(student.tolist(), offer.tolist(), is_pin.tolist(), strict=True)
-    for i, (s, o, pin) in enumerate(rows):
-        of = offers[o]
-        risks = risks_of.get(o)
-        if risks is None:
-            risks = risks_of[o] = tuple(f.code for f in offer_findings(of))
-        r = ranked.get(s, {}).get(o)
-        if r is not None:
-            rank[i] = r
+    # What an allocation takes from its offer is worked out once per offer: 450,000
+    # allocations at 150,000 students share 47,000 offers.
+    facts: dict[int, tuple[str, OfferKind, LevelGroup, bool, tuple[RiskCode, ...]]] = {}
+    students, offers = problem.students, problem.offers
+    rows = zip(student.tolist(), offer.tolist(), is_pin.tolist(), rank.tolist(), strict=True)
+    for s, o, pin, r in rows:
+        known = facts.get(o)
+        if known is None:
+            of = offers[o]
+            risks = tuple(f.code for f in offer_findings(of))
+            known = facts[o] = (of.offer_id, of.kind, of.kind.group, of.requires_interview, risks)
+        offer_id, kind, group, interview, risks = known
         out.append(
             Allocation.trusted(  # built from validated records: skip re-validating
                 student_id=students[s].student_id,
-                offer_id=of.offer_id,
-                kind=of.kind,
-                group=of.kind.group,
-                rank=r,
+                offer_id=offer_id,
+                kind=kind,
+                group=group,
+                rank=r if r != UNRANKED else None,
                 pinned=pin,
-                pending_interview=of.requires_interview,
+                pending_interview=interview,
                 risks=risks,
             )
         )
