@@ -406,8 +406,8 @@ def _min_cut_from(
 ) -> _Cut:
     """`_min_cut` for capacities `caps` close to those of `last`, from `last`'s flow: the
     units on arcs now closed are taken back, then paths from source to sink are added until
-    none is left (`refit`). A territory round's cut check changes one or two
-    sides at a time, so this takes a few searches where `_min_cut` takes a second."""
+    none is left (`refit`). A territory round's cut check changes one or two sides at a
+    time, so this takes a few searches where `_min_cut` takes a second."""
     flows = last.flows.copy()
     ptr, incident = incidence
     fit = kernel(refit, len(net.tails))
