@@ -45,7 +45,7 @@ from matching.flow import (
 from matching.objective import Objective, value_of
 from matching.potentials import by_tail, residual
 from matching.problem import BoolArray, IntArray, Problem
-from matching.reoptimise import incidence_of, potential_of, reoptimise
+from matching.reoptimise import cached_incidence, potential_of, reoptimise
 
 CERTIFICATE_ROUNDS = 6  # pricing rounds at the top
 BRANCH_ROUNDS = 3  # pricing rounds in each branch
@@ -212,9 +212,7 @@ class _Certifier:
             costs = base.costs.copy()
             costs[:n_arcs] += penalty[base.arcs]
             caps = base.caps if forbid is None else base.closing(forbid)
-            if k not in self.incidence:
-                self.incidence[k] = incidence_of(base)
-            moved = reoptimise(net, costs, caps, self.incidence[k])
+            moved = reoptimise(net, costs, caps, cached_incidence(self.incidence, k, base))
             if moved is None:
                 return None
             networks[k] = moved

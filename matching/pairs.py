@@ -37,7 +37,7 @@ from matching.objective import Objective
 from matching.potentials import by_tail, residual
 from matching.prices import price_bundles
 from matching.problem import L23, BoolArray, IntArray, Problem
-from matching.reoptimise import incidence_of, reoptimise, with_less_flow
+from matching.reoptimise import cached_incidence, reoptimise, with_less_flow
 
 SOURCE, SINK = 0, 1  # of the Benchmark 8 network
 # Nodes a reach from one tail may visit beyond the source's reach; past it the arc counts as
@@ -245,9 +245,7 @@ def _forbidden(
     caps = net.closing(forbid)
     if caps is net.caps:
         return net
-    if k not in incidence:
-        incidence[k] = incidence_of(net)
-    return reoptimise(net, net.costs, caps, incidence[k])
+    return reoptimise(net, net.costs, caps, cached_incidence(incidence, k, net))
 
 
 def _settle_across(
@@ -292,9 +290,7 @@ def _settle_across(
         if cut is None:
             cut = _min_cut(net, caps)
         else:  # a few sides changed: start from the last maximum flow
-            if 0 not in incidence:
-                incidence[0] = incidence_of(net)
-            cut = _min_cut_from(net, caps, cut, incidence[0])
+            cut = _min_cut_from(net, caps, cut, cached_incidence(incidence, 0, net))
         short = current.max_pairs - cut.flow
         if short <= 0:
             return other, 0

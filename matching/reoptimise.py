@@ -94,6 +94,16 @@ def potential_of(net: Network) -> IntArray:
     return found
 
 
+def cached_incidence(
+    cache: dict[int, tuple[IntArray, IntArray]], k: int, net: Network
+) -> tuple[IntArray, IntArray]:
+    """Network `k`'s `incidence_of`, computed once into `cache`: it depends on the network's
+    arcs alone, which re-optimising and giving up flow leave as they are."""
+    if k not in cache:
+        cache[k] = incidence_of(net)
+    return cache[k]
+
+
 def incidence_of(net: Network) -> tuple[IntArray, IntArray]:
     """Every node's arcs, out and in, as CSR: arc i appears as 2i at its tail, 2i+1 at its head."""
     ends = np.concatenate([net.tails, net.heads])
