@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,6 +36,9 @@ KEPT = [(58, 40), (120, 25), (236, 25), (321, 40), (337, 12), (525, 12)]
 SWAPPED = [(13, 40), (437, 12), (1005, 40)]
 # Rounds where no choice of sides found keeps every pair (seeds 0-799).
 SHORT = [(232, 40), (297, 25), (621, 40)]
+# Rounds where reopening the sides `keep_pairs` forbade gains: a placement (15, 12; 15, 25),
+# a below-target pair (291, 40), a better rank (300, 40). Found among seeds 0-399.
+RELEASED = [(15, 12), (15, 25), (291, 40), (300, 40)]
 
 
 def _one_way_pair(l1_start: str) -> Instance:
@@ -170,6 +174,34 @@ def test_clashes_inside_the_network_swap_sides_until_the_forbidden_ones_leave_th
     monkeypatch.setattr(pairs, "_swaps", lambda *args: [])  # no clash may swap sides
     _, without = _global(seed, n)
     assert without.kept is not None and value_of(without.problem, without.kept)[0] < g.bound[0]
+
+
+@pytest.mark.parametrize(("seed", "n"), RELEASED)
+def test_sides_forbidden_after_their_clash_moved_away_are_reopened_when_that_gains(
+    seed: int, n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Objective, Objective]] = []
+    release = pairs._release
+
+    def watched(*args: Any) -> BoolArray:
+        problem, lowered, current, forbid, _, _ = args
+        # Every forbidden side paired with an arc the flow holds: nothing may be reopened.
+        held = int(np.flatnonzero(current.selected)[0])
+        pinned = [(int(f), held) for f in np.flatnonzero(forbid)]
+        assert release(problem, lowered, current, forbid, pinned, {}) is current.selected
+        kept = release(*args)
+        calls.append((value_of(problem, current.selected), value_of(problem, kept)))
+        return kept
+
+    monkeypatch.setattr(pairs, "_release", watched)
+    inst, g = _global(seed, n)
+    [(before, after)] = calls
+    assert g.kept is not None and not find_clashes(g.problem, g.kept)
+    assert value_of(g.problem, g.kept) == after > before
+    assert after[0] == before[0]  # the same pairs
+    assert after <= g.bound
+    monkeypatch.undo()
+    assert_sound(inst)
 
 
 @pytest.mark.parametrize(("seed", "n"), SHORT)
