@@ -214,11 +214,12 @@ def keep_pairs(
         networks = dict(current.networks)
         selected = current.selected.copy()
         for k, net in current.networks.items():
-            moved = _forbidden(net, forbid, incidence, k)
+            base = lowered.networks[k]
+            moved = _forbidden(base, net, forbid, incidence, k)
             if moved is None and k == 0 and other:
                 for arc, fe in other.items():  # their further-education sides give way
                     forbid[arc], forbid[fe] = False, True
-                moved = _forbidden(net, forbid, incidence, k)
+                moved = _forbidden(base, net, forbid, incidence, k)
             if moved is None:
                 return None
             networks[k] = moved
@@ -292,10 +293,7 @@ def _reopened(
     networks = dict(current.networks)
     selected = current.selected.copy()
     for k, net in current.networks.items():
-        caps = lowered.networks[k].closing(forbid)
-        if np.array_equal(caps, net.caps):
-            continue
-        moved = reoptimise(net, net.costs, caps, cached_incidence(incidence, k, net))
+        moved = _forbidden(lowered.networks[k], net, forbid, incidence, k)
         if moved is None:
             return None
         networks[k] = moved
@@ -317,12 +315,17 @@ def _priced_sides(
 
 
 def _forbidden(
-    net: Network, forbid: BoolArray, incidence: dict[int, tuple[IntArray, IntArray]], k: int
+    base: Network,
+    net: Network,
+    forbid: BoolArray,
+    incidence: dict[int, tuple[IntArray, IntArray]],
+    k: int,
 ) -> Network | None:
-    """Network `k`, `net`, re-optimised with the arcs `forbid` closed (`net` itself when
-    none is new). `incidence` keeps each network's, which its arcs alone decide."""
-    caps = net.closing(forbid)
-    if caps is net.caps:
+    """Network `k`, `net`, re-optimised with exactly the arcs `forbid` closed of those open
+    in `base`, its start (the rest open: `net` itself when that changes nothing).
+    `incidence` keeps each network's, which its arcs alone decide."""
+    caps = base.closing(forbid)
+    if np.array_equal(caps, net.caps):
         return net
     return reoptimise(net, net.costs, caps, cached_incidence(incidence, k, net))
 

@@ -355,14 +355,15 @@ def test_the_compiled_cut_check_does_exactly_what_the_python_one_does(
 ) -> None:
     net, caps, changed = _random_cut_network(seed, n, m)
     last = pairs._min_cut(net, caps)
+    incidence = incidence_of(net)
     runs = []
     for fit, side in (
         (pairs.refit, pairs.residual_side),
         (compiled(pairs.refit), compiled(pairs.residual_side)),
     ):
         flows = last.flows.copy()
-        value = fit(n, net.tails, net.heads, changed, flows, *incidence_of(net))
-        source = side(n, net.tails, net.heads, changed, flows, *incidence_of(net), 0, True)
-        sink = side(n, net.tails, net.heads, changed, flows, *incidence_of(net), 1, False)
+        value = fit(n, net.tails, net.heads, changed, flows, *incidence)
+        source = side(n, net.tails, net.heads, changed, flows, *incidence, 0, True)
+        sink = side(n, net.tails, net.heads, changed, flows, *incidence, 1, False)
         runs.append((value, flows.tolist(), source.tolist(), sink.tolist()))
     assert runs[0] == runs[1]
