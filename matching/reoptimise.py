@@ -223,8 +223,12 @@ def augment(
         if n_touched[1] == 0:
             return False
         best = _FAR  # the shortest path from a surplus to a deficit found so far
+        stale = np.ones(2, dtype=np.bool_)  # sides whose least unsettled distance moved
         while True:
             for side in range(2):  # the least unsettled distance on each side, exactly
+                if not stale[side]:
+                    continue
+                stale[side] = False
                 heap = forward if side == 0 else backward
                 while q_head[side] < q_tail[side] and settled[side, level[side, q_head[side]]]:
                     q_head[side] += 1
@@ -259,6 +263,7 @@ def augment(
             d = dist[side, node]
             settled[side, node] = True
             n_settled[side] += 1
+            stale[side] = True
             other = 1 - side
             sign = 1 if side == 0 else -1
             for k in range(ptr[node], ptr[node + 1]):
