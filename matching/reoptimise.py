@@ -144,7 +144,7 @@ def augment(
     found. With radii r0 + r1 equal to that path (each at most its side's least unsettled
     distance), a node d0 < r0 from a surplus moves down by r0 - d0 and one d1 < r1 from a
     deficit up by r1 - d1: no node is both (it would lie on a shorter path), every residual
-    reduced cost stays non-negative, and the shortest paths' become 0. Measured at 150,000
+    reduced cost stays non-negative, and those along shortest paths become 0. Measured at 150,000
     students (tie-break seed 1, the eight re-optimisations of a round, on the same inputs):
     17.5 s from the surpluses alone, 8.2 s from both ends; the first global re-optimisation,
     208 forbidden arcs, 8.9 s against 2.5 s. Giving up pairs (`with_less_flow`) is slower,
