@@ -186,11 +186,11 @@ def augment(
     touched = np.empty((2, n_nodes), dtype=np.int64)
     level = np.empty((2, n_nodes), dtype=np.int64)
     n_touched = np.zeros(2, dtype=np.int64)
-    n_settled = np.zeros(2, dtype=np.int64)
     q_head = np.zeros(2, dtype=np.int64)
     q_tail = np.zeros(2, dtype=np.int64)
     current = np.zeros(2, dtype=np.int64)  # the distance being settled
     top = np.zeros(2, dtype=np.int64)  # the least distance not yet settled
+    stale = np.zeros(2, dtype=np.bool_)  # sides whose least unsettled distance moved
     seen = np.zeros(n_nodes, dtype=np.int64)  # the routing round that last entered the node
     path_node = np.empty(n_nodes + 1, dtype=np.int64)  # the depth-first search's stack
     path_arc = np.empty(n_nodes + 1, dtype=np.int64)  # incidence id that entered each node
@@ -205,7 +205,6 @@ def augment(
         backward = [(np.int64(0), np.int64(0))]
         backward.pop()
         n_touched[:] = 0
-        n_settled[:] = 0
         q_head[:] = 0
         q_tail[:] = 0
         current[:] = 0
@@ -223,7 +222,7 @@ def augment(
         if n_touched[1] == 0:
             return False
         best = _FAR  # the shortest path from a surplus to a deficit found so far
-        stale = np.ones(2, dtype=np.bool_)  # sides whose least unsettled distance moved
+        stale[:] = True
         while True:
             for side in range(2):  # the least unsettled distance on each side, exactly
                 if not stale[side]:
@@ -262,7 +261,6 @@ def augment(
                 current[side] = dist[side, node]
             d = dist[side, node]
             settled[side, node] = True
-            n_settled[side] += 1
             stale[side] = True
             other = 1 - side
             sign = 1 if side == 0 else -1
