@@ -211,20 +211,14 @@ def keep_pairs(
             target -= short
             fewer = with_less_flow(current.networks[0], short)
             current = FlowSolution(current.selected, target, {**current.networks, 0: fewer})
-        networks = dict(current.networks)
-        selected = current.selected.copy()
-        for k, net in current.networks.items():
-            base = lowered.networks[k]
-            moved = _forbidden(base, net, forbid, incidence, k)
-            if moved is None and k == 0 and other:
-                for arc, fe in other.items():  # their further-education sides give way
-                    forbid[arc], forbid[fe] = False, True
-                moved = _forbidden(base, net, forbid, incidence, k)
-            if moved is None:
-                return None
-            networks[k] = moved
-            selected[net.arcs] = moved.flows[: len(net.arcs)] > 0
-        current = FlowSolution(selected, target, networks)
+        moved = _reoptimised(lowered, current, forbid, incidence)
+        if moved is None and other:  # the Benchmark 8 network, first, lost its flow
+            for arc, fe in other.items():  # their further-education sides give way
+                forbid[arc], forbid[fe] = False, True
+            moved = _reoptimised(lowered, current, forbid, incidence)
+        if moved is None:
+            return None
+        current = moved
     kept, _ = repair(problem, current, seed, None, 1, None, forbid)
     return kept
 
@@ -264,7 +258,7 @@ def _release(
         return held
     trial = forbid.copy()
     trial[freed] = False
-    moved = _reopened(lowered, current, trial, incidence)
+    moved = _reoptimised(lowered, current, trial, incidence)
     if moved is None:
         return held
     made = find_clashes(problem, moved.selected)
@@ -274,7 +268,7 @@ def _release(
         priced = _priced_sides(problem, moved, alike)
         for a, b in made:
             trial[priced.get((a, b), b if a in reopened else a)] = True
-        moved = _reopened(lowered, moved, trial, incidence)
+        moved = _reoptimised(lowered, moved, trial, incidence)
         if moved is None or find_clashes(problem, moved.selected):
             return held
     if value_of(problem, moved.selected) <= value_of(problem, held):
@@ -282,18 +276,26 @@ def _release(
     return moved.selected
 
 
-def _reopened(
+def _reoptimised(
     lowered: FlowSolution,
     current: FlowSolution,
     forbid: BoolArray,
     incidence: dict[int, tuple[IntArray, IntArray]],
 ) -> FlowSolution | None:
     """Every network of `current` re-optimised with exactly the arcs `forbid` closed (those
-    open in `lowered`, the rest open again); None when one cannot keep its flow."""
+    open in `lowered`, the rest open again; a network whose capacities that leaves as they
+    are keeps its flow), the Benchmark 8 network first; None when one cannot keep its flow
+    (further-education networks, circulations, always can). `incidence` keeps each
+    network's, which its arcs alone decide."""
     networks = dict(current.networks)
     selected = current.selected.copy()
     for k, net in current.networks.items():
-        moved = _forbidden(lowered.networks[k], net, forbid, incidence, k)
+        caps = lowered.networks[k].closing(forbid)
+        moved = (
+            net
+            if np.array_equal(caps, net.caps)
+            else reoptimise(net, net.costs, caps, cached_incidence(incidence, k, net))
+        )
         if moved is None:
             return None
         networks[k] = moved
@@ -312,22 +314,6 @@ def _priced_sides(
         kept = keep[int(problem.arc_student[a])]
         sides[(a, b)] = a if b in kept and a not in kept else b
     return sides
-
-
-def _forbidden(
-    base: Network,
-    net: Network,
-    forbid: BoolArray,
-    incidence: dict[int, tuple[IntArray, IntArray]],
-    k: int,
-) -> Network | None:
-    """Network `k`, `net`, re-optimised with exactly the arcs `forbid` closed of those open
-    in `base`, its start (the rest open: `net` itself when that changes nothing).
-    `incidence` keeps each network's, which its arcs alone decide."""
-    caps = base.closing(forbid)
-    if np.array_equal(caps, net.caps):
-        return net
-    return reoptimise(net, net.costs, caps, cached_incidence(incidence, k, net))
 
 
 def _settle_across(
