@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from matching import flow, solve
 from matching.clashes import selected_pairs
+from matching.compiled import compiled
 from matching.objective import objective, value_of
-from matching.potentials import potentials, residual
+from matching.potentials import potentials, relax_in_place, residual
 from matching.prices import price_bound
 from matching.problem import IntArray, Problem, build_problem
 from tests.factories import DAY, instance, offer, prefs, session, student
@@ -69,6 +70,45 @@ def test_a_negative_cycle_has_no_potentials() -> None:
     found = potentials(tails, heads, costs, 3, 50)
     assert found is not None
     assert (costs + found[tails] - found[heads] >= 0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_nodes=st.integers(1, 12),
+    arcs=st.lists(
+        st.tuples(st.integers(0, 11), st.integers(0, 11), st.integers(-6, 9)), max_size=40
+    ),
+    max_rounds=st.integers(1, 30),
+)
+def test_the_compiled_potentials_are_numpys_whatever_the_graph(
+    n_nodes: int, arcs: list[tuple[int, int, int]], max_rounds: int
+) -> None:
+    # Large networks relax their arcs in place, compiled; small ones all at once with numpy.
+    # Both find the unique shortest distances, or None for a negative cycle; in place never
+    # needs more rounds, and fewer when numpy's are about to run out.
+    kept = [(t, h, c) for t, h, c in arcs if t < n_nodes and h < n_nodes]
+    tails, heads, costs = (np.array([a[i] for a in kept], dtype=np.int64) for i in range(3))
+    by_numpy = potentials(tails, heads, costs, n_nodes, max_rounds)
+    dist = np.zeros(n_nodes, dtype=np.int64)
+    settled = compiled(relax_in_place)(tails, heads, costs, dist, max_rounds)
+    if by_numpy is not None:
+        assert settled
+        assert dist.tolist() == by_numpy.tolist()
+    unbounded = potentials(tails, heads, costs, n_nodes, 10 * n_nodes + 10)
+    if unbounded is None:  # a negative cycle: neither ever settles
+        assert not settled
+    elif settled:
+        assert dist.tolist() == unbounded.tolist()
+
+
+def test_a_large_network_gets_its_potentials_from_the_compiled_kernel() -> None:
+    # A chain of 30,000 arcs of cost -1, in order: relaxed in place, one round settles it and
+    # a second confirms it; numpy's rounds would need 30,000 rounds.
+    n = 30_000
+    tails = np.arange(n, dtype=np.int64)
+    found = potentials(tails, tails + 1, -np.ones(n, dtype=np.int64), n + 1, 2)
+    assert found is not None
+    assert found.tolist() == [-k for k in range(n + 1)]
 
 
 @settings(max_examples=40, deadline=None)
