@@ -33,9 +33,31 @@ def residual(
 
 def by_tail(tails: IntArray, n_nodes: int) -> tuple[IntArray, IntArray]:
     """Arcs grouped by tail, as CSR: (indptr, order), node u's arcs being
-    order[indptr[u]:indptr[u + 1]], in their original order."""
-    order = np.argsort(tails, kind="stable")
-    indptr: IntArray = np.searchsorted(tails[order], np.arange(n_nodes + 1))
+    order[indptr[u]:indptr[u + 1]], in their original order.
+
+    A counting sort, compiled for large graphs: numpy's stable argsort of the 3.4 million
+    arc ends of a 150,000-student network took 0.3 s, the count 0.02 s."""
+    group = kernel(counting_sort, len(tails))
+    if group is counting_sort:  # small, and nothing compiled yet: numpy is quicker
+        order = np.argsort(tails, kind="stable")
+        indptr: IntArray = np.searchsorted(tails[order], np.arange(n_nodes + 1))
+        return indptr, order
+    return group(tails, n_nodes)
+
+
+def counting_sort(keys: IntArray, n_keys: int) -> tuple[IntArray, IntArray]:
+    """(indptr, order) of a stable sort of `keys`, each in [0, n_keys). Compiled by numba."""
+    indptr = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(len(keys)):
+        indptr[keys[i] + 1] += 1
+    for k in range(n_keys):
+        indptr[k + 1] += indptr[k]
+    fill = indptr[:-1].copy()
+    order = np.empty(len(keys), dtype=np.int64)
+    for i in range(len(keys)):
+        k = keys[i]
+        order[fill[k]] = i
+        fill[k] += 1
     return indptr, order
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from matching.compiled import kernel
 from matching.errors import MatchingError
 from matching.flow import Network
-from matching.potentials import potentials, residual
+from matching.potentials import by_tail, potentials, residual
 from matching.problem import IntArray
 
 _FAR = 1 << 62
@@ -110,10 +110,9 @@ def incidence_of(net: Network) -> tuple[IntArray, IntArray]:
     ids = np.concatenate(
         [2 * np.arange(len(net.tails), dtype=np.int64), 2 * np.arange(len(net.heads)) + 1]
     )
-    order = np.argsort(ends, kind="stable")
-    ptr = np.searchsorted(ends[order], np.arange(net.n_nodes + 1)).astype(np.int64)
-    incident: IntArray = ids[order].astype(np.int64)
-    return ptr, incident
+    ptr, order = by_tail(ends, net.n_nodes)
+    incident: IntArray = ids[order]
+    return ptr.astype(np.int64), incident
 
 
 def augment(

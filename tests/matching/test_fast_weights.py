@@ -13,7 +13,7 @@ from matching import flow, solve
 from matching.clashes import selected_pairs
 from matching.compiled import compiled
 from matching.objective import objective, value_of
-from matching.potentials import potentials, relax_in_place, residual
+from matching.potentials import by_tail, counting_sort, potentials, relax_in_place, residual
 from matching.prices import price_bound
 from matching.problem import IntArray, Problem, build_problem
 from tests.factories import DAY, instance, offer, prefs, session, student
@@ -99,6 +99,17 @@ def test_the_compiled_potentials_are_numpys_whatever_the_graph(
         assert not settled
     elif settled:
         assert dist.tolist() == unbounded.tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(keys=st.lists(st.integers(0, 9), max_size=60), extra=st.integers(0, 3))
+def test_the_compiled_grouping_by_tail_is_numpys_stable_sort(keys: list[int], extra: int) -> None:
+    tails = np.array(keys, dtype=np.int64)
+    n_nodes = max(keys, default=-1) + 1 + extra  # nodes with no arc too
+    indptr, order = by_tail(tails, n_nodes)  # small: numpy's stable argsort
+    c_indptr, c_order = compiled(counting_sort)(tails, n_nodes)
+    assert c_indptr.tolist() == indptr.tolist()
+    assert c_order.tolist() == order.tolist()
 
 
 def test_a_large_network_gets_its_potentials_from_the_compiled_kernel() -> None:
