@@ -37,20 +37,30 @@ def reoptimise(
     costs: IntArray,
     caps: IntArray | None = None,
     incidence: tuple[IntArray, IntArray] | None = None,
+    forward_only: bool = False,
 ) -> Network | None:
     """`net` re-solved for new arc `costs` (and `caps`), from its current flow.
 
     None when the new capacities leave no flow of the same value between source and sink
     (a forbidden arc nothing can replace), and the caller must solve afresh. `incidence`
     (of `incidence_of`) may be passed in by callers that re-optimise one network often: it
-    depends on the arcs alone.
+    depends on the arcs alone. `forward_only`: see `augment`.
     """
     caps = net.caps if caps is None else caps
     flows = net.flows.copy()
     potential = potential_of(net).copy()
     ptr, incident = incidence_of(net) if incidence is None else incidence
     ok = kernel(augment, len(net.tails))(
-        net.n_nodes, net.tails, net.heads, caps, costs, flows, potential, ptr, incident
+        net.n_nodes,
+        net.tails,
+        net.heads,
+        caps,
+        costs,
+        flows,
+        potential,
+        ptr,
+        incident,
+        forward_only,
     )
     if not ok:
         return None
@@ -65,6 +75,11 @@ def with_less_flow(net: Network, amount: int) -> Network:
     from source to sink of `amount` units, priced below every path, is added, re-optimised
     for (`reoptimise`), and taken away again. Its flow is all that passes it; the potentials
     still prove the rest, whose residual arcs are theirs.
+
+    The search goes from the sink alone: both ends are hubs, and the search back from the
+    source only adds its hub's hundreds of thousands of arcs to every phase. Giving up 11
+    pairs at 150,000 students (tie-break seed 1, the same inputs in turn): 2.75 s against
+    3.45 s from both ends.
     """
     if amount <= 0:
         return net
@@ -78,7 +93,7 @@ def with_less_flow(net: Network, amount: int) -> Network:
         flows=np.append(net.flows, 0),
         potential=potential_of(net),
     )
-    moved = reoptimise(extended, extended.costs)
+    moved = reoptimise(extended, extended.costs, forward_only=True)
     if moved is None or moved.flows[-1] != amount:
         raise MatchingError(f"a flow cannot give up {amount} units: it carries fewer")
     return dataclasses.replace(net, flows=moved.flows[:-1], potential=moved.potential)
@@ -125,6 +140,7 @@ def augment(
     potential: IntArray,
     ptr: IntArray,
     incident: IntArray,
+    forward_only: bool,
 ) -> bool:
     """Make `flows` (in place) a minimum-cost flow for `costs` and `caps`, and `potential`
     (in place) its proof, given that `potential` proves `flows` optimal for the old costs
@@ -155,6 +171,10 @@ def augment(
     found a deficit unmarks only its path, and nodes it left marked may still reach one, so
     rounds with fresh marks repeat until one routes nothing. Nodes found at the distance
     being settled go to a plain queue, not the heap.
+
+    `forward_only` searches from the surpluses alone: the deficits stay at distance 0 and
+    are never expanded, so r1 = 0 and the search stops once the least unsettled distance
+    from the surpluses reaches the best path, plain Dijkstra.
     """
     excess = np.zeros(n_nodes, dtype=np.int64)
     for i in range(len(tails)):
@@ -246,7 +266,8 @@ def augment(
                 break
             side = (
                 0
-                if q_tail[0] - q_head[0] + len(forward) <= q_tail[1] - q_head[1] + len(backward)
+                if forward_only
+                or q_tail[0] - q_head[0] + len(forward) <= q_tail[1] - q_head[1] + len(backward)
                 else 1
             )
             heap = forward if side == 0 else backward

@@ -16,7 +16,8 @@ import numpy as np
 from matching.clashes import clash_kernel
 from matching.compiled import compiled
 from matching.lagrange import search, tight_components
-from matching.pairs import bfs
+from matching.pairs import bfs, refit, residual_side
+from matching.potentials import counting_sort, relax_in_place
 from matching.reoptimise import augment
 
 
@@ -43,6 +44,13 @@ def warm_up() -> float:
         np.zeros(2, dtype=np.int64),
         np.array([0, 1, 2], dtype=np.int64),
         np.array([0, 1], dtype=np.int64),
+        False,
+    )
+    compiled(relax_in_place)(arc, arc + 1, one, np.zeros(2, dtype=np.int64), 1)
+    compiled(counting_sort)(arc, 1)
+    compiled(refit)(2, arc, arc + 1, one + 1, one.copy(), indptr, np.array([0, 1], dtype=np.int64))
+    compiled(residual_side)(
+        2, arc, arc + 1, one + 1, one, indptr, np.array([0, 1], dtype=np.int64), 0, True
     )
     return time.perf_counter() - started
 

@@ -95,7 +95,7 @@ def test_a_reoptimised_flow_costs_what_a_fresh_solve_costs_and_keeps_its_value(
     if data.draw(st.booleans()):
         caps[rng.random(m) < 0.2] = 0  # forbidden arcs
     fresh = _solve(net.tails, net.heads, caps, costs, n)
-    moved = reoptimise(net, costs, caps)
+    moved = reoptimise(net, costs, caps, forward_only=data.draw(st.booleans()))
     if moved is None:  # only when the flow's value cannot be kept
         assert (
             _balance(Network(net.arcs, net.tails, net.heads, caps, costs, fresh, n))[0]
@@ -116,12 +116,17 @@ def test_the_compiled_reoptimiser_does_exactly_what_the_python_one_does(
     spread = 1 + seed % 20
     net = _network(seed, n, m, spread)
     costs = net.costs + np.random.default_rng(seed).integers(-spread, spread + 1, m)
-    runs = []
-    for fn in (augment, compiled(augment)):
-        flows, potential = net.flows.copy(), potential_of(net).copy()
-        ok = fn(n, net.tails, net.heads, net.caps, costs, flows, potential, *incidence_of(net))
-        runs.append((ok, flows.tolist(), potential.tolist()))
-    assert runs[0] == runs[1]
+    for forward_only in (False, True):
+        runs = []
+        for fn in (augment, compiled(augment)):
+            flows, potential = net.flows.copy(), potential_of(net).copy()
+            ptr, incident = incidence_of(net)
+            ok = fn(
+                n, net.tails, net.heads, net.caps, costs, flows, potential, ptr, incident,
+                forward_only,
+            )  # fmt: skip
+            runs.append((ok, flows.tolist(), potential.tolist()))
+        assert runs[0] == runs[1]
 
 
 def test_a_forbidden_arc_nothing_can_replace_is_reported() -> None:
