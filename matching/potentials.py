@@ -35,8 +35,9 @@ def by_tail(tails: IntArray, n_nodes: int) -> tuple[IntArray, IntArray]:
     """Arcs grouped by tail, as CSR: (indptr, order), node u's arcs being
     order[indptr[u]:indptr[u + 1]], in their original order.
 
-    A counting sort, compiled for large graphs: numpy's stable argsort of the 3.4 million
-    arc ends of a 150,000-student network took 0.3 s, the count 0.02 s."""
+    A counting sort, compiled for large graphs: the incidence of a 150,000-student network
+    (`matching.reoptimise.incidence_of`, 3.4 million arc ends) takes 0.14 s, against 0.4 s
+    with numpy's stable argsort."""
     group = kernel(counting_sort, len(tails))
     if group is counting_sort:  # small, and nothing compiled yet: numpy is quicker
         order = np.argsort(tails, kind="stable")
