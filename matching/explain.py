@@ -43,59 +43,45 @@ def explain_all(
         p, a_s, a_o, a_rank, a_group, r_s[rows], r_o[rows], r_r[rows]
     )
 
-    reasons: dict[int, list[Reason]] = {}
     # Reasons are frozen, and many students share one (the same full offer, ranked at the
-    # same place): each distinct reason is built once. 480,000 of them on a 150,000-student
-    # round took 2.5 s to build one by one.
-    made: dict[tuple[int, int, int, int, int, int], Reason] = {}
-    offers = p.offers
-    b8 = np.isin(p.offer_group[r_o[rows]], (L1, L23))
-    for s, o, in_b8, by, a, hi, eq in zip(
-        r_s[rows].tolist(),
-        r_o[rows].tolist(),
-        b8.tolist(),
-        rule.tolist(),
-        other.tolist(),
-        higher.tolist(),
-        same.tolist(),
-        strict=True,
-    ):
-        if by == _REJECTED:
-            key = (by, s, o, 0, 0, 0)  # the reason build_problem gave for this very pair
-        elif by == _FULL:
-            key = (by, o, int(in_b8), hi, eq, a)
-        else:
-            key = (by, o, a, 0, 0, 0)
-        made_reason = made.get(key)
-        if made_reason is not None:
-            reasons.setdefault(s, []).append(made_reason)
-            continue
-        oid = offers[o].offer_id
-        if by == _REJECTED:
-            code, message = p.rejected[(s, o)]
-            reason = Reason.trusted(code=code, message=message, offer_id=oid)
-        elif by == _GROUP_TAKEN:
-            reason = Reason.trusted(
-                code=ReasonCode.GROUP_TAKEN,
-                message=(
-                    f"got offer {offers[a].offer_id} (a better choice) in the same level group; "
-                    "one per group per round"
-                ),
-                offer_id=oid,
-            )
-        elif by == _CLASH:
-            reason = Reason.trusted(
-                code=ReasonCode.CLASH,
-                message=f"offer {oid} overlaps in time with allocated offer {offers[a].offer_id}",
-                offer_id=oid,
-            )
-        elif by == _FULL:
-            reason = _full(p, o, in_b8, hi, eq, a - hi - eq, mode)
-        else:
-            reason = _place_left(oid, mode)
-        if by != _REJECTED:
-            made[key] = reason
-        reasons.setdefault(s, []).append(reason)
+    # same place): each distinct reason is built once, and the rows take theirs by index.
+    # 710,000 reasons on a 150,000-student round, 263,000 of them distinct: building each
+    # row's in a Python loop took 1.9 s.
+    s_rows, o_rows = r_s[rows], r_o[rows]
+    in_b8 = np.isin(p.offer_group[o_rows], (L1, L23)).astype(np.int64)
+    rejected, full = rule == _REJECTED, rule == _FULL
+    # What a reason depends on: for a rejected pair the pair itself (build_problem's reason),
+    # for a full offer its holders by rank, otherwise the offer and the allocation in the way.
+    keys = np.stack(
+        [
+            rule,
+            np.where(rejected, s_rows, o_rows),
+            np.where(rejected, o_rows, np.where(full, in_b8, other)),
+            np.where(full, higher, 0),
+            np.where(full, same, 0),
+            np.where(full, other, 0),
+        ]
+    )
+    order = np.lexsort(keys[::-1])
+    new_key = np.ones(len(order), dtype=np.bool_)
+    if len(order):
+        new_key[1:] = (np.diff(keys[:, order], axis=1) != 0).any(axis=0)
+    which = np.empty(len(order), dtype=np.int64)
+    which[order] = np.cumsum(new_key) - 1  # each row's distinct reason
+    first = order[new_key]  # a row of each distinct reason
+    columns = (rule, s_rows, o_rows, in_b8, other, higher, same)
+    distinct = [
+        _reason(p, by, st, o, bool(b8), a, hi, eq, mode)
+        for by, st, o, b8, a, hi, eq in zip(*(c[first].tolist() for c in columns), strict=True)
+    ]
+    row_reasons = [distinct[i] for i in which.tolist()]
+    # Rows come by student, then rank: each student's reasons are one run of them.
+    reasons: dict[int, tuple[Reason, ...]] = {}
+    if len(rows):
+        starts = np.flatnonzero(np.diff(s_rows, prepend=-1))
+        ends = np.append(starts[1:], len(rows))
+        for st, a, b in zip(s_rows[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+            reasons[st] = tuple(row_reasons[a:b])
 
     held = np.bincount(a_s, minlength=p.n_students).tolist()
     best = np.full(p.n_students, _NONE, dtype=np.int64)
@@ -112,7 +98,7 @@ def explain_all(
                 summary = "not placed in any offer"
             out.append(
                 Explanation.trusted(  # from validated records: skip re-validating
-                    student_id=student.student_id, summary=summary, reasons=tuple(reasons[s])
+                    student_id=student.student_id, summary=summary, reasons=reasons[s]
                 )
             )
         elif s in p.ranked or held[s]:
@@ -131,6 +117,35 @@ def explain_all(
                 )
             )
     return out
+
+
+def _reason(
+    p: Problem, by: int, s: int, o: int, in_b8: bool, a: int, hi: int, eq: int, mode: str
+) -> Reason:
+    """The reason of one kind `by` (of `_classify`) for student `s` not getting offer `o`."""
+    offers = p.offers
+    oid = offers[o].offer_id
+    if by == _REJECTED:
+        code, message = p.rejected[(s, o)]
+        return Reason.trusted(code=code, message=message, offer_id=oid)
+    if by == _GROUP_TAKEN:
+        return Reason.trusted(
+            code=ReasonCode.GROUP_TAKEN,
+            message=(
+                f"got offer {offers[a].offer_id} (a better choice) in the same level group; "
+                "one per group per round"
+            ),
+            offer_id=oid,
+        )
+    if by == _CLASH:
+        return Reason.trusted(
+            code=ReasonCode.CLASH,
+            message=f"offer {oid} overlaps in time with allocated offer {offers[a].offer_id}",
+            offer_id=oid,
+        )
+    if by == _FULL:
+        return _full(p, o, in_b8, hi, eq, a - hi - eq, mode)
+    return _place_left(oid, mode)
 
 
 def _member(values: IntArray, pool: IntArray) -> np.ndarray:

@@ -3,9 +3,13 @@
 import datetime as dt
 import random
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from schemas import AttendedEncounter, OfferKind, Sector
 from tests.factories import DAY, instance, offer, prefs, random_instance, session, student
 from tests.matching.helpers import allocated, reasons, run, same
+from tests.matching.test_cross_check import contested
 
 L1, L2 = OfferKind.WORKPLACE_L1, OfferKind.WORKPLACE_L2
 TUESDAY = DAY + dt.timedelta(days=1)
@@ -154,3 +158,30 @@ def test_a_solve_without_explanations_makes_the_same_allocation_and_lists_unmatc
         assert all(e.reasons == () for e in bare.unmatched)
         assert bare.explanations == ()
         assert explained.explanations or explained.unmatched  # these instances are contested
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), mode=st.sampled_from(["optimal", "stable"]))
+def test_every_ranked_offer_a_student_missed_has_one_reason_in_the_order_they_ranked(
+    seed: int, mode: str
+) -> None:
+    inst = contested(seed, n_students=30, n_offers=12)
+    r = run(inst, mode=mode)
+    got = allocated(r)
+    ranked = {p.student_id: p.ranked for p in inst.preferences if p.ranked}
+    explained = {e.student_id: e for e in (*r.explanations, *r.unmatched)}
+    for student_id, offers in ranked.items():
+        missed = [o for o in offers if (student_id, o) not in got]
+        if offers[0] in missed:  # not given their first choice: every miss, in rank order
+            assert [x.offer_id for x in explained[student_id].reasons] == missed
+        else:
+            assert student_id not in explained
+    # Students who miss the same full offer at the same rank, for the same holders, share
+    # the very same reason.
+    messages: dict[tuple[str, int], set[str]] = {}
+    for e in explained.values():
+        for x in e.reasons:
+            if "taken:" in x.message and x.offer_id is not None:
+                rank = ranked[e.student_id].index(x.offer_id)
+                messages.setdefault((x.offer_id, rank), set()).add(x.message)
+    assert all(len(m) == 1 for m in messages.values())
