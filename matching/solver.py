@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,33 +82,40 @@ def _allocations(problem: Problem, selected: np.ndarray) -> _Placed:
     is_pin = np.arange(len(student)) < len(pinned)
     order = np.lexsort((is_pin, offer, student))
     student, offer, is_pin, rank = student[order], offer[order], is_pin[order], rank[order]
-    out = []
     # Allocations pass eligibility (consent, prerequisites, insurance), so only offer-level
     # risks remain: an L3 without a teacher's pre-visit is made, but held until a teacher visits.
     # What an allocation takes from its offer is worked out once per offer: 450,000
     # allocations at 150,000 students share 47,000 offers.
     facts: dict[int, tuple[str, OfferKind, LevelGroup, bool, tuple[RiskCode, ...]]] = {}
-    students, offers = problem.students, problem.offers
-    rows = zip(student.tolist(), offer.tolist(), is_pin.tolist(), rank.tolist(), strict=True)
-    for s, o, pin, r in rows:
-        known = facts.get(o)
-        if known is None:
-            of = offers[o]
-            risks = tuple(f.code for f in offer_findings(of))
-            known = facts[o] = (of.offer_id, of.kind, of.kind.group, of.requires_interview, risks)
-        offer_id, kind, group, interview, risks = known
-        out.append(
-            Allocation.trusted(  # built from validated records: skip re-validating
-                student_id=students[s].student_id,
-                offer_id=offer_id,
-                kind=kind,
-                group=group,
-                rank=r if r != UNRANKED else None,
-                pinned=pin,
-                pending_interview=interview,
-                risks=risks,
-            )
-        )
+    offers = problem.offers
+    student_ids = [st.student_id for st in problem.students]
+
+    def rows() -> Iterator[dict[str, Any]]:
+        columns = (student.tolist(), offer.tolist(), is_pin.tolist(), rank.tolist())
+        for s, o, pin, r in zip(*columns, strict=True):
+            known = facts.get(o)
+            if known is None:
+                of = offers[o]
+                risks = tuple(f.code for f in offer_findings(of))
+                known = facts[o] = (
+                    of.offer_id,
+                    of.kind,
+                    of.kind.group,
+                    of.requires_interview,
+                    risks,
+                )
+            yield {
+                "student_id": student_ids[s],
+                "offer_id": known[0],
+                "kind": known[1],
+                "group": known[2],
+                "rank": r if r != UNRANKED else None,
+                "pinned": pin,
+                "pending_interview": known[3],
+                "risks": known[4],
+            }
+
+    out = Allocation.trusted_many(rows())  # built from validated records: skip re-validating
     return _Placed(out, student, offer, rank)
 
 

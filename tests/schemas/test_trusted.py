@@ -48,3 +48,13 @@ def test_a_record_missing_fields_falls_back_to_model_construct_with_its_defaults
     )
     assert made.rank is None and made.risks == () and not made.pinned
     assert made.model_fields_set == {"student_id", "offer_id", "kind", "group"}
+
+
+def test_many_trusted_records_are_each_what_trusted_makes_and_odd_rows_fall_back() -> None:
+    values = _allocation_values()
+    short = {"student_id": "s2", "offer_id": "o2", "kind": OfferKind.WORKPLACE_L1}
+    made = Allocation.trusted_many([dict(values), short | {"group": LevelGroup.B8_L1}])
+    assert made[0] == Allocation.trusted(**values) == Allocation.model_validate(values)
+    assert made[0].model_fields_set == set(values)
+    assert made[1] == Allocation.model_validate(short | {"group": LevelGroup.B8_L1})
+    assert made[1].model_fields_set == {"student_id", "offer_id", "kind", "group"}
