@@ -18,7 +18,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from matching.eligibility import NEEDS_CONSENT, ineligibility, insurance_problem
+from matching.eligibility import NEEDS_CONSENT, Ineligibility, ineligibility, insurance_problem
 from matching.errors import Infeasible, InvalidInstance
 from schemas import Instance, LevelGroup, Offer, OfferKind, ReasonCode, Student
 from schemas.common import ELECTIVES
@@ -193,6 +193,7 @@ def build_problem(instance: Instance, seed: int = 0, progress: Progress = _noop)
     a_r: list[int] = []
 
     rejected: dict[tuple[int, int], tuple[ReasonCode, str]] = {}
+    reasons_against = Ineligibility()
 
     def consider(s: int, o: int, rank: int) -> bool:
         why = _why_not(s, o)
@@ -211,8 +212,8 @@ def build_problem(instance: Instance, seed: int = 0, progress: Progress = _noop)
             return ReasonCode.FORBIDDEN, f"the careers team excluded offer {offer.offer_id}"
         if plain[o]:
             if offer.kind != OfferKind.FE_INTERACTION and not student.parental_consent:
-                return ReasonCode.INELIGIBLE, "; ".join(ineligibility(student, offer))
-        elif problems := ineligibility(student, offer):
+                return ReasonCode.INELIGIBLE, "; ".join(reasons_against(student, offer))
+        elif problems := reasons_against(student, offer):
             return ReasonCode.INELIGIBLE, "; ".join(problems)
         if group_filled[s, offer_group[o]]:
             return ReasonCode.GROUP_TAKEN, "pinned to another offer in the same level group"
@@ -341,18 +342,14 @@ def ranked_pairs(problem: Problem) -> tuple[IntArray, IntArray, IntArray]:
 def _ranked_pairs(ranked: dict[int, dict[int, int]]) -> tuple[IntArray, IntArray, IntArray]:
     """(student, offer, rank) arrays of every ranked pair, by student, then rank (each
     student's offers are kept in rank order)."""
-    s_list: list[int] = []
-    o_list: list[int] = []
-    r_list: list[int] = []
-    for s in sorted(ranked):
-        for o, r in ranked[s].items():
-            s_list.append(s)
-            o_list.append(o)
-            r_list.append(r)
+    order = sorted(ranked)
+    lengths = np.array([len(ranked[s]) for s in order], dtype=np.int64)
+    n = int(lengths.sum())
+    chain = itertools.chain.from_iterable
     return (
-        np.array(s_list, dtype=np.int64),
-        np.array(o_list, dtype=np.int64),
-        np.array(r_list, dtype=np.int64),
+        np.repeat(np.array(order, dtype=np.int64), lengths),
+        np.fromiter(chain(ranked[s].keys() for s in order), dtype=np.int64, count=n),
+        np.fromiter(chain(ranked[s].values() for s in order), dtype=np.int64, count=n),
     )
 
 

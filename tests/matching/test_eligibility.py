@@ -93,3 +93,26 @@ def test_the_vectorised_eligibility_check_agrees_with_the_rules() -> None:
     rules = [is_eligible(students[i], offers[j]) for i, j in zip(s, o, strict=True)]
     assert 0 < sum(rules) < len(rules)
     assert _quick_eligible(students, offers, s, o).tolist() == rules
+
+
+def test_the_per_offer_cached_reasons_are_the_rules_own_in_the_same_order() -> None:
+    import numpy as np
+
+    from matching.eligibility import Ineligibility, ineligibility
+    from services.generator import generate
+
+    inst = generate(students=400, schools=2, seed=5)
+    students, offers = inst.students, inst.offers
+    rng = np.random.default_rng(1)
+    check = Ineligibility()
+    pairs = zip(
+        rng.integers(0, len(students), 20_000).tolist(),
+        rng.integers(0, len(offers), 20_000).tolist(),
+        strict=True,
+    )
+    found = [
+        (check(students[i], offers[j]), ineligibility(students[i], offers[j])) for i, j in pairs
+    ]
+    assert all(cached == reference for cached, reference in found)
+    assert sum(len(reference) > 1 for _, reference in found) > 0  # several reasons at once
+    assert any("insurance" in r for _, reference in found for r in reference)
