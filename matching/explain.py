@@ -45,8 +45,8 @@ def explain_all(
 
     # Reasons are frozen, and many students share one (the same full offer, ranked at the
     # same place): each distinct reason is built once, and the rows take theirs by index.
-    # 710,000 reasons on a 150,000-student round, 263,000 of them distinct: building each
-    # row's in a Python loop took 1.9 s.
+    # 710,000 reasons on a 150,000-student round, 263,000 of them distinct: with a Python
+    # loop over the rows looking each one up, explain_all took 3.3 s; this way 2.6 s.
     s_rows, o_rows = r_s[rows], r_o[rows]
     in_b8 = np.isin(p.offer_group[o_rows], (L1, L23)).astype(np.int64)
     rejected, full = rule == _REJECTED, rule == _FULL

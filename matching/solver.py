@@ -84,7 +84,7 @@ def _allocations(problem: Problem, selected: np.ndarray) -> _Placed:
     student, offer, is_pin, rank = student[order], offer[order], is_pin[order], rank[order]
     # Allocations pass eligibility (consent, prerequisites, insurance), so only offer-level
     # risks remain: an L3 without a teacher's pre-visit is made, but held until a teacher visits.
-    # What an allocation takes from its offer is worked out once per offer: 450,000
+    # What an allocation takes from its offer is worked out once per offer: 350,000
     # allocations at 150,000 students share 47,000 offers.
     facts: dict[int, tuple[str, OfferKind, LevelGroup, bool, tuple[RiskCode, ...]]] = {}
     offers = problem.offers
