@@ -162,8 +162,8 @@ def augment(
     reduced cost stays non-negative, and those along shortest paths become 0. Measured at 150,000
     students (tie-break seed 1, the eight re-optimisations of a round, on the same inputs):
     17.5 s from the surpluses alone, 8.2 s from both ends; the first global re-optimisation,
-    208 forbidden arcs, 8.9 s against 2.5 s. Giving up pairs (`with_less_flow`) is slower,
-    2.0 s against 3.5 s: there both ends start on a plateau.
+    208 forbidden arcs, 8.9 s against 2.5 s. Giving up pairs (`with_less_flow`), whose two
+    ends are hubs, searches from one end only (`forward_only`, below).
 
     Routing keeps to the nodes the search touched, where the path it found lies, so it never
     walks the whole plateau. A depth-first search that finds no deficit leaves its nodes
