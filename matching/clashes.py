@@ -191,14 +191,14 @@ class _ArcIndex:
         )
 
     def of_students(self, students: IntArray) -> IntArray:
-        return _ranges(self.by_student, students)
+        return ranges(self.by_student, students)
 
     def of_offers(self, offers: IntArray) -> IntArray:
-        found: IntArray = self.offer_order[_ranges(self.by_offer, offers)]
+        found: IntArray = self.offer_order[ranges(self.by_offer, offers)]
         return found
 
 
-def _ranges(ptr: IntArray, items: IntArray) -> IntArray:
+def ranges(ptr: IntArray, items: IntArray) -> IntArray:
     """Concatenation of range(ptr[i], ptr[i + 1]) over `items`, without a Python loop."""
     starts = ptr[items]
     lengths = ptr[items + 1] - starts

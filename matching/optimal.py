@@ -7,7 +7,8 @@
    gives up that many, at least cost, and becomes the relaxation (and bound) from here on.
    Then every network is re-optimised whole with one side of each clash forbidden
    (`keep_pairs`): on such a round, a territory's, local repairs lose pairs and places.
-   Sides forbidden early whose clash the flow has since left are reopened when that gains.
+   Sides forbidden early whose clash the flow has since left are reopened when that gains,
+   and a clash swaps which side is forbidden when the other costs less by then.
 3. Otherwise (or if that fails), while some student holds two allocations that overlap in
    time, forbid the one in the less scarce group and re-solve only a neighbourhood of the
    networks touched. Each pass forbids at least one arc, so this ends. (Measured:
