@@ -405,3 +405,23 @@ def test_the_compiled_cut_check_does_exactly_what_the_python_one_does(
         sink = side(n, net.tails, net.heads, changed, flows, *incidence, 1, False)
         runs.append((value, flows.tolist(), source.tolist(), sink.tolist()))
     assert runs[0] == runs[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), flips=st.integers(1, 12))
+def test_a_flow_changed_from_a_clash_free_one_clashes_exactly_where_a_whole_check_finds_it(
+    seed: int, flips: int
+) -> None:
+    problem = build_problem(contested(seed % 1000, 25, 16), 0)
+    rng = np.random.default_rng(seed)
+    before = rng.random(problem.n_arcs) < 0.5
+    while found := find_clashes(problem, before):
+        before[[dropped for _, dropped in found]] = False
+    after = before.copy()
+    changed = rng.choice(problem.n_arcs, size=min(flips, problem.n_arcs), replace=False)
+    after[changed] = ~after[changed]
+    by_student = np.searchsorted(problem.arc_student, np.arange(problem.n_students + 1))
+    made = pairs._clashes_made(
+        problem, by_student, FlowSolution(before, 0, {}), FlowSolution(after, 0, {})
+    )
+    assert made == bool(find_clashes(problem, after))
