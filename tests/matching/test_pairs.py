@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -426,3 +427,25 @@ def test_a_flow_changed_from_a_clash_free_one_clashes_exactly_where_a_whole_chec
         problem, by_student, FlowSolution(before, 0, {}), FlowSolution(after, 0, {})
     )
     assert made == bool(find_clashes(problem, after))
+
+
+def test_trying_the_next_swap_on_a_second_thread_keeps_exactly_the_swaps_one_at_a_time_keeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    submitted: list[int] = []
+
+    class Counted(ThreadPoolExecutor):
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            submitted.append(1)
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(pairs, "ThreadPoolExecutor", Counted)
+    for seed, n in [*SWAPPED_SIDES, (3, 25), (6, 40), (8, 40), (139, 40), (352, 40)]:
+        kept = []
+        for ahead in (True, False):
+            monkeypatch.setattr(pairs, "SWAP_AHEAD", ahead)
+            _, g = _global(seed, n)
+            assert g.kept is not None
+            kept.append(np.flatnonzero(g.kept).tolist())
+        assert kept[0] == kept[1], (seed, n)
+    assert len(submitted) >= 10  # the second thread had work
