@@ -184,7 +184,7 @@ class _ArcIndex:
     """Candidate arcs by student (build_problem emits them in student order) and by offer."""
 
     def __init__(self, problem: Problem) -> None:
-        self.by_student = np.searchsorted(problem.arc_student, np.arange(problem.n_students + 1))
+        self.by_student = arcs_by_student(problem)
         self.offer_order = np.argsort(problem.arc_offer, kind="stable")
         self.by_offer = np.searchsorted(
             problem.arc_offer[self.offer_order], np.arange(len(problem.offers) + 1)
@@ -196,6 +196,13 @@ class _ArcIndex:
     def of_offers(self, offers: IntArray) -> IntArray:
         found: IntArray = self.offer_order[ranges(self.by_offer, offers)]
         return found
+
+
+def arcs_by_student(problem: Problem) -> IntArray:
+    """Student s's candidate arcs are arcs_by_student[s]:arcs_by_student[s + 1] (build_problem
+    emits them in student order), for `ranges`."""
+    found: IntArray = np.searchsorted(problem.arc_student, np.arange(problem.n_students + 1))
+    return found
 
 
 def ranges(ptr: IntArray, items: IntArray) -> IntArray:

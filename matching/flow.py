@@ -99,6 +99,16 @@ class FlowSolution:
     max_pairs: int  # S-T flow of the Benchmark 8 network: new pairs (level 1 minus constants)
     networks: dict[int, Network]
 
+    def locate(self, n_arcs: int) -> tuple[IntArray, IntArray]:
+        """Each of the round's `n_arcs` candidate arcs' network and its index there, -1 and
+        -1 when no network holds it."""
+        network = np.full(n_arcs, -1, dtype=np.int64)
+        position = np.full(n_arcs, -1, dtype=np.int64)
+        for k, net in self.networks.items():
+            network[net.arcs] = k
+            position[net.arcs] = np.arange(len(net.arcs))
+        return network, position
+
 
 def weights(problem: Problem, arcs: IntArray | None = None) -> Weights:
     """Weights that make one integer cost lexicographic over levels 2-4 (of `arcs`, default all).

@@ -279,11 +279,7 @@ def _price(
     `current`'s costs are in the doubled units the prices are in; `horizons` (in those
     units, increasing) are the costs searched within first (see `cheaper`).
     """
-    network_of = np.full(problem.n_arcs, -1, dtype=np.int64)
-    position = np.full(problem.n_arcs, -1, dtype=np.int64)
-    for k, net in current.networks.items():
-        network_of[net.arcs] = k
-        position[net.arcs] = np.arange(len(net.arcs))
+    network_of, position = current.locate(problem.n_arcs)
     residuals: dict[int, Residual] = {}
 
     def cost(arc: int, insert: bool, limit: int | None) -> int | None:

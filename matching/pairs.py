@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.graph.python import max_flow
 
-from matching.clashes import find_clashes, ranges, repair
+from matching.clashes import arcs_by_student, find_clashes, ranges, repair
 from matching.compiled import kernel
 from matching.errors import MatchingError
 from matching.flow import FlowSolution, Network, decode, scalar, weights
@@ -309,11 +309,7 @@ def _swap_sides(
     saved. Trying only the swaps that could gain a placement's whole weight missed two
     that gained a placement for a few rank points. A second pass found nothing.
     """
-    where = np.full(problem.n_arcs, -1, dtype=np.int64)  # the network of each arc
-    position = np.full(problem.n_arcs, -1, dtype=np.int64)
-    for k, net in current.networks.items():
-        where[net.arcs] = k
-        position[net.arcs] = np.arange(len(net.arcs))
+    where, position = current.locate(problem.n_arcs)  # each arc's network, index in it
     prices: dict[int, tuple[Network, IntArray]] = {}
 
     def reduced(flow: FlowSolution, arc: int) -> int:
@@ -345,7 +341,7 @@ def _swap_sides(
                 return j
         return None
 
-    by_student = np.searchsorted(problem.arc_student, np.arange(problem.n_students + 1))
+    by_student = arcs_by_student(problem)
 
     def attempt(
         i: int, flow: FlowSolution, closed: BoolArray, value: Objective
@@ -387,8 +383,7 @@ def _clashes_made(
     problem: Problem, by_student: IntArray, before: FlowSolution, after: FlowSolution
 ) -> bool:
     """Does `after` hold a clash, `before` being clash-free? Only the students whose
-    allocations changed can have one (`by_student`: their arcs' ranges, arcs being in
-    student order)."""
+    allocations changed can have one (`by_student`, of `arcs_by_student`)."""
     changed = np.flatnonzero(before.selected != after.selected)
     students = np.unique(problem.arc_student[changed])
     arcs = ranges(by_student, students)

@@ -127,7 +127,7 @@ def incidence_of(net: Network) -> tuple[IntArray, IntArray]:
     )
     ptr, order = by_tail(ends, net.n_nodes)
     incident: IntArray = ids[order]
-    return ptr.astype(np.int64), incident
+    return ptr, incident
 
 
 def augment(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from benchmarks.highs_mip import solve_mip
 from matching import pairs, solve
-from matching.clashes import find_clashes, repair
+from matching.clashes import arcs_by_student, find_clashes, repair
 from matching.compiled import compiled
 from matching.flow import FlowSolution, Network, solve_relaxation
 from matching.objective import Objective, value_of
@@ -422,7 +422,7 @@ def test_a_flow_changed_from_a_clash_free_one_clashes_exactly_where_a_whole_chec
     after = before.copy()
     changed = rng.choice(problem.n_arcs, size=min(flips, problem.n_arcs), replace=False)
     after[changed] = ~after[changed]
-    by_student = np.searchsorted(problem.arc_student, np.arange(problem.n_students + 1))
+    by_student = arcs_by_student(problem)
     made = pairs._clashes_made(
         problem, by_student, FlowSolution(before, 0, {}), FlowSolution(after, 0, {})
     )
