@@ -6,14 +6,18 @@
    a minimum-cut argument certifies how many (matching/pairs.py), the Benchmark 8 network
    gives up that many, at least cost, and becomes the relaxation (and bound) from here on.
    Then every network is re-optimised whole with one side of each clash forbidden
-   (`keep_pairs`): on such a round, a territory's, local repairs lose pairs and places.
-   Sides forbidden early whose clash the flow has since left are reopened when that gains,
-   and a clash swaps which side is forbidden when the other costs less by then.
-3. Otherwise (or if that fails), while some student holds two allocations that overlap in
-   time, forbid the one in the less scarce group and re-solve only a neighbourhood of the
-   networks touched. Each pass forbids at least one arc, so this ends. (Measured:
-   forbidding every clashing arc of the student at once, or keeping the other side, does no
-   better.) A clash one of whose arcs every maximum flow takes drops the other.
+   (`keep_pairs`): local repairs lose pairs and places a global change keeps. Sides
+   forbidden early whose clash the flow has since left are reopened when that gains, and a
+   clash swaps which side is forbidden when the other costs less by then. (Measured on
+   rounds whose clashes cost no pair: at 100,000 students 53 more placements than the local
+   repair; of 775 small contested rounds, 460 better and 15 worse, 9 of which the local
+   repair's allocation, kept as below, settles.)
+3. If that fails, or gives up a pair, the local repair runs too, and the better allocation is
+   kept: while some student holds two allocations that overlap in time, forbid the one in
+   the less scarce group and re-solve only a neighbourhood of the networks touched. Each
+   pass forbids at least one arc, so this ends. (Measured: forbidding every clashing arc of
+   the student at once, or keeping the other side, does no better.) A clash one of whose
+   arcs every maximum flow takes drops the other.
 4. If the clash-free objective equals the bound, it is optimal: proven.
 5. The relaxation's duals price every offer; each clashing student's cheapest clash-free
    bundle at those prices lowers the bound by what it costs them (matching/prices.py): a
@@ -65,18 +69,22 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
     selected = None
     if loss.lost:
         progress("pairs lost to clashes", 0.3)
-        lowered, bound = fewer_pairs(problem, root, relaxed, loss.lost)
-        root, root_value = lowered, bound
+        root, bound = fewer_pairs(problem, root, relaxed, loss.lost)
+        root_value = bound
         method += f" + {loss.lost} pairs certified lost to clashes"
-        progress("global re-optimisation", 0.35)
-        selected = keep_pairs(problem, lowered, clashes, loss.prefer, options.seed)
-        if selected is not None:
-            method += " + clashes settled by a global re-optimisation"
-    if selected is None:
+    progress("global re-optimisation", 0.35)
+    selected = keep_pairs(problem, root, clashes, loss.prefer, options.seed)
+    value = None if selected is None else value_of(problem, selected)
+    settled = " + clashes settled by a global re-optimisation"
+    if value is None or value[0] < bound[0]:  # it gave up pairs: the local repair may not
         progress("clash repair", 0.4)
-        selected, passes = repair(problem, top, options.seed, None, 1, loss.prefer)
-        method += f" + {passes} clash repair passes"
-    value = value_of(problem, selected)
+        local, passes = repair(problem, top, options.seed, None, 1, loss.prefer)
+        local_value = value_of(problem, local)
+        if value is None or local_value > value:
+            selected, value = local, local_value
+            settled = f" + {passes} clash repair passes"
+    assert selected is not None and value is not None
+    method += settled
     if value == bound:
         return Outcome(selected, value, bound, True, method)
     priced = price_bound(problem, root, relaxed if root_value is None else root_value)

@@ -161,9 +161,13 @@ def keep_pairs(
       repair keeps.
 
     The clashes that flow makes are settled the same way, until none is left or after
-    REPAIR_ROUNDS, when the local repair takes the rest. A clash-free flow then reopens the
-    sides whose clash the flow has since left (`_release`), and swaps the sides of the
-    clashes where that gains (`_swap_sides`). None when a re-optimisation fails.
+    REPAIR_ROUNDS, when the local repair takes the rest. Those later steps forbid a few
+    sides each, unchecked; when the flow cannot keep its pairs without them, the step is
+    taken again with the maximum flow's check, and when that finds no sides that keep every
+    pair either, the local repair settles what is left of the global flow. A clash-free flow
+    then reopens the sides whose clash the flow has since left (`_release`), and swaps the
+    sides of the clashes where that gains (`_swap_sides`). None when a re-optimisation
+    fails.
     """
     position = lowered.networks[0].positions(problem.n_arcs)
     forbid = np.zeros(problem.n_arcs, dtype=np.bool_)
@@ -193,33 +197,48 @@ def keep_pairs(
         within = [pair for pair in found if inside(pair) and not forbid[list(pair)].any()]
         across = [pair for pair in found if not inside(pair)]
         priced = _priced_sides(problem, current, within + across)  # one pricing per step
-        if within:
-            again = pair_loss(problem, current, within).prefer
+        again = pair_loss(problem, current, within).prefer if within else {}
+        # The first step forbids hundreds of arcs: a failed re-optimisation would cost more
+        # than the maximum flow that checks them. Later ones forbid a few, unchecked; when
+        # those cost the flow a pair, the step is taken again from where it began, checked.
+        began = forbid.copy(), dict(partner)
+        moved = None
+        handed_off = False
+        for checked in (True,) if step == 0 else (False, True):
+            if checked and step:
+                forbid[:] = began[0]
+                partner = dict(began[1])
             for pair in within:
                 drop = again.get(pair, priced[pair])
                 forbid[drop] = True
                 partner[drop] = pair[0] if drop == pair[1] else pair[1]
-        # The first step forbids hundreds of arcs: a failed re-optimisation would cost more
-        # than the maximum flow that checks them. Later ones forbid a few.
-        other, short = _settle_across(
-            problem,
-            current,
-            across,
-            priced,
-            position,
-            forbid,
-            partner if step == 0 else None,
-            incidence,
-        )
-        if short:  # no sides found that keep every pair: give up the fewest found
-            target -= short
-            fewer = with_less_flow(current.networks[0], short)
-            current = FlowSolution(current.selected, target, {**current.networks, 0: fewer})
-        moved = _reoptimised(lowered, current, forbid, incidence)
-        if moved is None and other:  # the Benchmark 8 network, first, lost its flow
-            for arc, fe in other.items():  # their further-education sides give way
-                forbid[arc], forbid[fe] = False, True
+            other, short = _settle_across(
+                problem,
+                current,
+                across,
+                priced,
+                position,
+                forbid,
+                partner if checked else None,
+                incidence,
+            )
+            if short and step:  # the local repair settles the last few instead
+                forbid[:] = began[0]
+                handed_off = True
+                break
+            if short:  # no sides found that keep every pair: give up the fewest found
+                target -= short
+                fewer = with_less_flow(current.networks[0], short)
+                current = FlowSolution(current.selected, target, {**current.networks, 0: fewer})
             moved = _reoptimised(lowered, current, forbid, incidence)
+            if moved is None and other:  # the Benchmark 8 network, first, lost its flow
+                for arc, fe in other.items():  # their further-education sides give way
+                    forbid[arc], forbid[fe] = False, True
+                moved = _reoptimised(lowered, current, forbid, incidence)
+            if moved is not None:
+                break
+        if handed_off:
+            break
         if moved is None:
             return None
         current = moved
