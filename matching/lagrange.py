@@ -359,6 +359,18 @@ class Residual:
         self.reduced = reduced[order]
         self.net = net
         self._component: IntArray | None = None
+        self._into: tuple[IntArray, IntArray, IntArray] | None = None
+
+    @property
+    def into(self) -> tuple[IntArray, IntArray, IntArray]:
+        """The same residual arcs grouped by head, for searches back from a target:
+        (indptr, tails, reduced costs)."""
+        if self._into is None:
+            n = len(self.indptr) - 1
+            tails = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.indptr))
+            indptr, order = by_tail(self.heads, n)
+            self._into = (indptr, tails[order], self.reduced[order])
+        return self._into
 
     @property
     def component(self) -> IntArray:
@@ -408,9 +420,10 @@ class Residual:
         return found
 
     def _search(self, source: int, target: int, beyond: int) -> tuple[int | None, int]:
-        """Dijkstra over distances below `beyond`: (distance or None, nodes popped)."""
+        """Dijkstra from both ends over distances below `beyond`: (distance or None, nodes
+        popped)."""
         found, pops = kernel(search, len(self.heads))(
-            self.indptr, self.heads, self.reduced, source, target, min(beyond, _FAR)
+            self.indptr, self.heads, self.reduced, *self.into, source, target, min(beyond, _FAR)
         )
         return (None if found < 0 else int(found)), int(pops)
 
@@ -419,34 +432,64 @@ _FAR = 1 << 62  # beyond every reduced-cost path searched (costs stay below 2**6
 
 
 def search(
-    indptr: IntArray, heads: IntArray, reduced: IntArray, source: int, target: int, beyond: int
+    indptr: IntArray,
+    heads: IntArray,
+    reduced: IntArray,
+    into_ptr: IntArray,
+    into_tails: IntArray,
+    into_reduced: IntArray,
+    source: int,
+    target: int,
+    beyond: int,
 ) -> tuple[int, int]:
-    """Dijkstra from `source` over distances below `beyond` (at most 2**62) in the graph whose
-    node u has arcs to heads[indptr[u]:indptr[u + 1]] of non-negative `reduced` costs:
-    (distance to `target` or -1, nodes popped). Compiled by numba (matching/compiled.py): in
-    plain Python the certificate's searches took longer than all its flow solves."""
-    best = np.full(len(indptr), _FAR, dtype=np.int64)
-    best[source] = 0
-    heap = [(0, source)]
+    """The distance from `source` to `target`, or -1 when it is `beyond` (at most 2**62) or
+    more, in the graph whose node u has arcs to heads[indptr[u]:indptr[u + 1]] of
+    non-negative `reduced` costs; the same arcs by head are `into_*`. Returns it with the
+    nodes popped. Compiled by numba (matching/compiled.py): in plain Python the
+    certificate's searches took longer than all its flow solves.
+
+    Dijkstra from both ends at once, each step on the side with the shorter queue; it stops
+    once the two least queued distances add up to the best path found (each is at most its
+    side's least unsettled distance, so no path is shorter). A territory's networks are
+    large plateaus of equal cost: from one end alone, a search settled every node nearer
+    than the target, often hundreds of thousands, where the two sides meet within a few
+    thousand. Nodes at or beyond the best path so far are not queued.
+    """
+    n = len(indptr) - 1
+    if source == target:
+        return (0 if beyond > 0 else -1), 1
+    dist = np.full((2, n), _FAR, dtype=np.int64)
+    dist[0, source] = 0
+    dist[1, target] = 0
+    forward = [(np.int64(0), np.int64(source))]
+    backward = [(np.int64(0), np.int64(target))]
+    best = beyond  # the shortest path found, or `beyond`
     pops = 0
-    while heap:
+    while forward and backward:
+        if forward[0][0] + backward[0][0] >= best:
+            break
+        side = 0 if len(forward) <= len(backward) else 1
+        heap = forward if side == 0 else backward
         d, node = heapq.heappop(heap)
         pops += 1
-        if node == target:
-            return d, pops
-        if d > best[node]:
-            continue
-        for i in range(indptr[node], indptr[node + 1]):
-            nd = d + reduced[i]
-            nxt = heads[i]
-            if nd < best[nxt] and nd < beyond:
-                if nxt == target and nd == d:
-                    # Nothing left is closer than d, so this is final. Stopping here skips the
-                    # plateau of nodes at distance d (many equal optima), often thousands.
-                    return d, pops + 1
-                best[nxt] = nd
+        if d > dist[side, node]:
+            continue  # queued again nearer since
+        if side == 0:
+            start, stop = indptr[node], indptr[node + 1]
+        else:
+            start, stop = into_ptr[node], into_ptr[node + 1]
+        for i in range(start, stop):
+            if side == 0:
+                nxt, nd = heads[i], d + reduced[i]
+            else:
+                nxt, nd = into_tails[i], d + into_reduced[i]
+            if nd < dist[side, nxt] and nd < best:
+                dist[side, nxt] = nd
                 heapq.heappush(heap, (nd, nxt))
-    return -1, pops
+                there = dist[1 - side, nxt]
+                if there < _FAR and nd + there < best:
+                    best = nd + there
+    return (best if best < beyond else -1), pops
 
 
 def tight_components(indptr: IntArray, heads: IntArray, reduced: IntArray) -> IntArray:

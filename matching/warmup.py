@@ -27,7 +27,8 @@ def warm_up() -> float:
     one = np.zeros(1, dtype=np.int64)
     table = np.zeros((1, 1), dtype=np.int64)
     indptr = np.array([0, 1, 1], dtype=np.int64)
-    compiled(search)(indptr, one + 1, one, 0, 1, 1 << 62)
+    into = np.array([0, 0, 1], dtype=np.int64)
+    compiled(search)(indptr, one + 1, one, into, one, one, 0, 1, 1 << 62)
     compiled(tight_components)(indptr, one + 1, one)
     compiled(clash_kernel)(table, table, table + 1, one, one)
     compiled(bfs)(

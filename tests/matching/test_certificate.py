@@ -7,6 +7,7 @@ a claimed proof is the optimum itself.
 
 from __future__ import annotations
 
+import heapq
 import importlib
 import re
 from pathlib import Path
@@ -44,6 +45,51 @@ def test_the_bound_and_the_claimed_proof_agree_with_an_independent_mip(
         assert m.objective == mip.objective, m.method
 
 
+def _random_graph(
+    seed: int, n: int, m: int, costs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A random graph as `search` takes it: arcs by tail (indptr, heads, reduced costs in
+    [0, costs)), and the same arcs by head."""
+    rng = np.random.default_rng(seed)
+    tails = rng.integers(0, n, m)
+    order = np.argsort(tails, kind="stable")
+    indptr = np.searchsorted(tails[order], np.arange(n + 1)).astype(np.int64)
+    heads = rng.integers(0, n, m)[order].astype(np.int64)
+    reduced = rng.integers(0, costs, m).astype(np.int64)  # zeros: plateaus of equal distance
+    by_head = np.argsort(heads, kind="stable")
+    into = np.searchsorted(heads[by_head], np.arange(n + 1)).astype(np.int64)
+    return indptr, heads, reduced, (into, tails[order][by_head], reduced[by_head])
+
+
+def _dijkstra(indptr: np.ndarray, heads: np.ndarray, reduced: np.ndarray, source: int) -> list[int]:
+    """Every node's distance from `source` (-1 when unreachable): plain Dijkstra."""
+    dist = [-1] * (len(indptr) - 1)
+    heap = [(0, source)]
+    while heap:
+        d, u = heapq.heappop(heap)
+        if dist[u] >= 0:
+            continue
+        dist[u] = d
+        for i in range(indptr[u], indptr[u + 1]):
+            if dist[int(heads[i])] < 0:
+                heapq.heappush(heap, (d + int(reduced[i]), int(heads[i])))
+    return dist
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 10_000), data=st.data())
+def test_the_search_from_both_ends_finds_the_shortest_distance_below_its_limit(
+    seed: int, data: st.DataObject
+) -> None:
+    n = data.draw(st.integers(2, 40))
+    indptr, heads, reduced, into = _random_graph(seed, n, data.draw(st.integers(1, 200)), 4)
+    source, target = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
+    beyond = data.draw(st.sampled_from([1, 3, 10, 1 << 62]))
+    found, _ = search(indptr, heads, reduced, *into, source, target, beyond)
+    exact = _dijkstra(indptr, heads, reduced, source)[target]
+    assert found == (exact if 0 <= exact < beyond else -1)
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), data=st.data())
 def test_the_compiled_search_finds_what_the_python_search_finds(
@@ -51,17 +97,11 @@ def test_the_compiled_search_finds_what_the_python_search_finds(
 ) -> None:
     # The certificate runs `search` compiled by numba; both must agree, pops included (the
     # pops are the work budget, so they decide where a certificate stops).
-    rng = np.random.default_rng(seed)
     n = data.draw(st.integers(2, 40))
-    m = data.draw(st.integers(1, 200))
-    tails = rng.integers(0, n, m)
-    order = np.argsort(tails, kind="stable")
-    indptr = np.searchsorted(tails[order], np.arange(n + 1)).astype(np.int64)
-    heads = rng.integers(0, n, m)[order].astype(np.int64)
-    reduced = rng.integers(0, 4, m).astype(np.int64)  # zeros: plateaus of equal distance
+    indptr, heads, reduced, into = _random_graph(seed, n, data.draw(st.integers(1, 200)), 4)
     source, target = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
     beyond = data.draw(st.sampled_from([1, 3, 10, 1 << 62]))
-    args = (indptr, heads, reduced, source, target, beyond)
+    args = (indptr, heads, reduced, *into, source, target, beyond)
     assert compiled(search)(*args) == search(*args)
 
 
@@ -82,7 +122,8 @@ def test_the_search_is_still_compiled_where_nothing_can_be_cached(
     try:
         indptr = np.array([0, 1, 1], dtype=np.int64)
         one_arc = np.array([1], dtype=np.int64)
-        assert compiled(search)(indptr, one_arc, one_arc, 0, 1, 1 << 62) == (1, 2)
+        into = (np.array([0, 0, 1], dtype=np.int64), one_arc - 1, one_arc)
+        assert compiled(search)(indptr, one_arc, one_arc, *into, 0, 1, 1 << 62) == (1, 1)
     finally:
         clear()
 
@@ -105,12 +146,7 @@ def test_two_nodes_share_a_tight_component_exactly_when_each_reaches_the_other_a
     seed: int, n: int, m: int
 ) -> None:
     # The certificate answers a search at once when both ends share a component.
-    rng = np.random.default_rng(seed)
-    tails = rng.integers(0, n, m)
-    order = np.argsort(tails, kind="stable")
-    indptr = np.searchsorted(tails[order], np.arange(n + 1)).astype(np.int64)
-    heads = rng.integers(0, n, m)[order].astype(np.int64)
-    reduced = rng.integers(0, 3, m).astype(np.int64)
+    indptr, heads, reduced, _ = _random_graph(seed, n, m, 3)
     for fn in (tight_components, compiled(tight_components)):
         component = fn(indptr, heads, reduced)
         reach = [_reaches(indptr, heads, reduced, a) for a in range(n)]
