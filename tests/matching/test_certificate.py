@@ -61,6 +61,15 @@ def _random_graph(
     return indptr, heads, reduced, (into, tails[order][by_head], reduced[by_head])
 
 
+def _search_args(seed: int, data: st.DataObject) -> tuple[Any, ...]:
+    """`search`'s arguments: a random graph, two of its nodes and a limit."""
+    n = data.draw(st.integers(2, 40))
+    indptr, heads, reduced, into = _random_graph(seed, n, data.draw(st.integers(1, 200)), 4)
+    source, target = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
+    beyond = data.draw(st.sampled_from([1, 3, 10, 1 << 62]))
+    return (indptr, heads, reduced, *into, source, target, beyond)
+
+
 def _dijkstra(indptr: np.ndarray, heads: np.ndarray, reduced: np.ndarray, source: int) -> list[int]:
     """Every node's distance from `source` (-1 when unreachable): plain Dijkstra."""
     dist = [-1] * (len(indptr) - 1)
@@ -81,11 +90,9 @@ def _dijkstra(indptr: np.ndarray, heads: np.ndarray, reduced: np.ndarray, source
 def test_the_search_from_both_ends_finds_the_shortest_distance_below_its_limit(
     seed: int, data: st.DataObject
 ) -> None:
-    n = data.draw(st.integers(2, 40))
-    indptr, heads, reduced, into = _random_graph(seed, n, data.draw(st.integers(1, 200)), 4)
-    source, target = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
-    beyond = data.draw(st.sampled_from([1, 3, 10, 1 << 62]))
-    found, _ = search(indptr, heads, reduced, *into, source, target, beyond)
+    args = _search_args(seed, data)
+    indptr, heads, reduced, _, _, _, source, target, beyond = args
+    found, _ = search(*args)
     exact = _dijkstra(indptr, heads, reduced, source)[target]
     assert found == (exact if 0 <= exact < beyond else -1)
 
@@ -97,11 +104,7 @@ def test_the_compiled_search_finds_what_the_python_search_finds(
 ) -> None:
     # The certificate runs `search` compiled by numba; both must agree, pops included (the
     # pops are the work budget, so they decide where a certificate stops).
-    n = data.draw(st.integers(2, 40))
-    indptr, heads, reduced, into = _random_graph(seed, n, data.draw(st.integers(1, 200)), 4)
-    source, target = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
-    beyond = data.draw(st.sampled_from([1, 3, 10, 1 << 62]))
-    args = (indptr, heads, reduced, *into, source, target, beyond)
+    args = _search_args(seed, data)
     assert compiled(search)(*args) == search(*args)
 
 
