@@ -10,8 +10,8 @@
    forbidden early whose clash the flow has since left are reopened when that gains, and a
    clash swaps which side is forbidden when the other costs less by then. (Measured on
    rounds whose clashes cost no pair: at 100,000 students 53 more placements than the local
-   repair; of 775 small contested rounds, 460 better and 15 worse, 9 of which the local
-   repair's allocation, kept as below, settles.)
+   repair; of 775 small contested rounds, 460 better and 15 worse. On 9 of those 15 the
+   global flow has fewer pairs, so the local repair's allocation is kept, as below.)
 3. If that fails, or gives up a pair, the local repair runs too, and the better allocation is
    kept: while some student holds two allocations that overlap in time, forbid the one in
    the less scarce group and re-solve only a neighbourhood of the networks touched. Each

@@ -223,7 +223,7 @@ def keep_pairs(
                 incidence,
             )
             if short and step:  # the local repair settles the last few instead
-                forbid[:] = began[0]
+                forbid[:] = began[0]  # what the local repair must respect
                 handed_off = True
                 break
             if short:  # no sides found that keep every pair: give up the fewest found
