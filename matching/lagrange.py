@@ -464,6 +464,7 @@ def search(
     forward = [(np.int64(0), np.int64(source))]
     backward = [(np.int64(0), np.int64(target))]
     best = beyond  # the shortest path found, or `beyond`
+    into = (into_ptr, into_tails, into_reduced)
     pops = 0
     while forward and backward:
         if forward[0][0] + backward[0][0] >= best:
@@ -474,15 +475,9 @@ def search(
         pops += 1
         if d > dist[side, node]:
             continue  # queued again nearer since
-        if side == 0:
-            start, stop = indptr[node], indptr[node + 1]
-        else:
-            start, stop = into_ptr[node], into_ptr[node + 1]
-        for i in range(start, stop):
-            if side == 0:
-                nxt, nd = heads[i], d + reduced[i]
-            else:
-                nxt, nd = into_tails[i], d + into_reduced[i]
+        ptr, ends, costs = (indptr, heads, reduced) if side == 0 else into
+        for i in range(ptr[node], ptr[node + 1]):
+            nxt, nd = ends[i], d + costs[i]
             if nd < dist[side, nxt] and nd < best:
                 dist[side, nxt] = nd
                 heapq.heappush(heap, (nd, nxt))

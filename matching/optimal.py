@@ -66,7 +66,6 @@ def solve_optimal(problem: Problem, options: SolveOptions, progress: Progress) -
     top = root  # the maximum flow
     root_value = None
     method = "min-cost flow"
-    selected = None
     if loss.lost:
         progress("pairs lost to clashes", 0.3)
         root, bound = fewer_pairs(problem, root, relaxed, loss.lost)
