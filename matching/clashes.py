@@ -8,7 +8,7 @@ import weakref
 import numpy as np
 
 from matching.compiled import kernel
-from matching.flow import NETWORKS, FlowSolution, solve_local
+from matching.flow import NETWORKS, FlowSolution, in_network, solve_local
 from matching.problem import (
     FE_INTERACTION,
     FE_VISIT,
@@ -39,33 +39,51 @@ def selected_pairs(problem: Problem, selected: BoolArray) -> list[tuple[int, int
 def find_clashes(problem: Problem, selected: BoolArray) -> list[tuple[int, int]]:
     """(kept arc, dropped arc) for every clashing pair of one student's allocations.
 
-    Ordered by student, then by the kept and the dropped arc's place in KEEP_ORDER. Vectorised
-    (`Sessions`): the repair and the certificate call this on every candidate allocation.
+    Ordered by student, then by the kept and the dropped arc's place in KEEP_ORDER (then by
+    arc). Compiled (`pairs_kernel`): the repair and the certificate call this on every
+    candidate allocation, and sorting all of them took most of a certificate branch's time.
     """
-    arcs = np.flatnonzero(selected)
-    students = problem.arc_student[arcs]
-    order = np.lexsort((_KEEP_RANK[problem.arc_group[arcs]], students))
-    arcs, students = arcs[order], students[order]
-    first: list[IntArray] = []
-    second: list[IntArray] = []
-    for gap in range(1, _longest_run(students)):
-        i = np.flatnonzero(students[gap:] == students[:-gap])
-        first.append(i)
-        second.append(i + gap)
-    if not first:
-        return []
-    i, j = np.concatenate(first), np.concatenate(second)
+    arcs = np.flatnonzero(selected)  # in student order: build_problem emits them so
+    pairs = kernel(pairs_kernel, len(arcs))
+    i, j = pairs(arcs, problem.arc_student[arcs], _KEEP_RANK[problem.arc_group[arcs]])
     offer = problem.arc_offer
-    hit = sessions_of(problem).clash(offer[arcs[i]], offer[arcs[j]])
-    i, j = i[hit], j[hit]
-    order = np.lexsort((j, i))  # positions follow student, then keep rank
-    return list(zip(arcs[i[order]].tolist(), arcs[j[order]].tolist(), strict=True))
+    hit = sessions_of(problem).clash(offer[i], offer[j])
+    return list(zip(i[hit].tolist(), j[hit].tolist(), strict=True))
 
 
-def _longest_run(values: IntArray) -> int:
-    if len(values) == 0:
-        return 0
-    return int(np.unique(values, return_counts=True)[1].max())
+def pairs_kernel(arcs: IntArray, student: IntArray, keep: IntArray) -> tuple[IntArray, IntArray]:
+    """Every two arcs of one student: `arcs` ascending (so grouped by their `student`), each
+    student's sorted by (`keep` rank, arc), then the pairs (a, b), a before b, in that order.
+    Compiled by numba."""
+    n = len(arcs)
+    first = np.empty(n, dtype=np.int64)
+    second = np.empty(n, dtype=np.int64)
+    found = 0
+    run = np.empty(n, dtype=np.int64)  # positions in `arcs`, one student's at a time
+    lo = 0
+    while lo < n:
+        hi = lo + 1
+        while hi < n and student[hi] == student[lo]:
+            hi += 1
+        size = hi - lo
+        for k in range(size):  # insertion sort: a student holds a few arcs at most
+            m = k
+            while m > 0 and keep[run[m - 1]] > keep[lo + k]:  # equal ranks: arc order kept
+                run[m] = run[m - 1]
+                m -= 1
+            run[m] = lo + k
+        pairs = size * (size - 1) // 2
+        if found + pairs > len(first):
+            grow = max(len(first), pairs)
+            first = np.concatenate((first, np.empty(grow, dtype=np.int64)))
+            second = np.concatenate((second, np.empty(grow, dtype=np.int64)))
+        for a in range(size):
+            for b in range(a + 1, size):
+                first[found] = arcs[run[a]]
+                second[found] = arcs[run[b]]
+                found += 1
+        lo = hi
+    return first[:found], second[:found]
 
 
 class Sessions:
@@ -160,7 +178,7 @@ def repair(
     prefer = prefer or {}
     forbid = np.zeros(problem.n_arcs, dtype=np.bool_) if forbid is None else forbid.copy()
     selected = start.selected.copy()
-    index = _ArcIndex(problem)
+    index = _ArcIndex.of(problem)
     passes = 0
     while clashes := find_clashes(problem, selected):
         if passes == MAX_REPAIR_PASSES:
@@ -182,6 +200,15 @@ def repair(
 
 class _ArcIndex:
     """Candidate arcs by student (build_problem emits them in student order) and by offer."""
+
+    @staticmethod
+    def of(problem: Problem) -> _ArcIndex:
+        """The problem's index, built once (`Problem.memo`): the certificate repairs dozens
+        of candidate allocations, and sorting a territory's arcs by offer takes 0.1 s."""
+        found = problem.memo.get("arc_index")
+        if not isinstance(found, _ArcIndex):
+            found = problem.memo["arc_index"] = _ArcIndex(problem)
+        return found
 
     def __init__(self, problem: Problem) -> None:
         self.by_student = arcs_by_student(problem)
@@ -229,7 +256,7 @@ def _neighbourhood(
     candidate of that offer not yet placed in its group. Every other student's allocation
     in the network stays as it is.
     """
-    in_net = np.isin(problem.arc_group, NETWORKS[network])
+    in_net = in_network(problem, network)
     member = np.zeros(problem.n_students, dtype=np.bool_)
     ring = np.unique(problem.arc_student[drops])
     member[ring] = True

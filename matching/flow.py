@@ -184,7 +184,7 @@ def solve_relaxation(problem: Problem, seed: int) -> FlowSolution:
     max_pairs = 0
     solved: dict[int, Network] = {}
     for k in range(len(NETWORKS)):
-        arcs = _seeded(problem, np.isin(problem.arc_group, NETWORKS[k]), seed, k)
+        arcs = _seeded(problem, in_network(problem, k), seed, k)
         if k == 0:
             net, max_pairs = _solve_b8(problem, arcs, members, problem.capacity, w, extra, 1, fast)
         else:
@@ -192,6 +192,18 @@ def solve_relaxation(problem: Problem, seed: int) -> FlowSolution:
         solved[k] = net
         selected[net.arcs[net.flows[: len(net.arcs)] > 0]] = True
     return FlowSolution(selected, max_pairs, solved)
+
+
+def in_network(problem: Problem, network: int) -> BoolArray:
+    """Which candidate arcs belong to `network`: kept in `Problem.memo`, since every local
+    re-solve of the repair and the certificate asks."""
+    key = f"in_network_{network}"
+    found = problem.memo.get(key)
+    if not isinstance(found, np.ndarray):
+        found = problem.memo[key] = np.isin(problem.arc_group, NETWORKS[network])
+        found.flags.writeable = False  # shared: nobody may change it
+    mask: BoolArray = found
+    return mask
 
 
 def solve_local(
@@ -212,7 +224,7 @@ def solve_local(
     lexicographic optimum, so the result is never worse than the members' part of `selected`
     minus forbidden arcs: that part is feasible for the sub-problem.
     """
-    in_net = np.isin(problem.arc_group, NETWORKS[network])
+    in_net = in_network(problem, network)
     member = np.zeros(problem.n_students, dtype=np.bool_)
     member[members] = True
     inside = in_net & member[problem.arc_student]

@@ -231,6 +231,8 @@ class _Certifier:
         value = value_of(problem, sel)
         slack = sum(p.value * (int(sel[a]) + int(sel[b]) - 1) for (a, b), p in node.lam.items())
         ub = (_SCALE * scalar(self.w, value) - slack) // _SCALE
+        if ub <= self.best_scalar():
+            return ub  # a repair, in the branch, could be no better than the best found
         candidate = sel
         clashes = find_clashes(problem, sel)
         if len(clashes) > _REPAIR_AT_MOST:

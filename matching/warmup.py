@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from matching.clashes import clash_kernel
+from matching.clashes import clash_kernel, pairs_kernel
 from matching.compiled import compiled
 from matching.lagrange import search, tight_components
 from matching.pairs import bfs, refit, residual_side
@@ -31,6 +31,7 @@ def warm_up() -> float:
     compiled(search)(indptr, one + 1, one, into, one, one, 0, 1, 1 << 62)
     compiled(tight_components)(indptr, one + 1, one)
     compiled(clash_kernel)(table, table, table + 1, one, one)
+    compiled(pairs_kernel)(one, one, one)
     compiled(bfs)(
         indptr, one + 1, 0, np.zeros(2, dtype=np.bool_), np.zeros(2, dtype=np.int64), 1, 2
     )

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.clashes import Sessions, clash_kernel, find_clashes, repair
+from matching.clashes import KEEP_ORDER, Sessions, clash_kernel, find_clashes, pairs_kernel, repair
 from matching.compiled import compiled
 from matching.flow import solve_relaxation
 from matching.problem import build_problem
@@ -36,6 +36,32 @@ def test_sessions_that_only_touch_do_not_clash_and_a_shared_minute_does() -> Non
     overlapping = offer("o", sessions=(session(DAY, "11:59", "15:00"),))
     table = Sessions((morning, touching, overlapping))
     assert table.clash(np.array([0, 0, 1]), np.array([1, 2, 2])).tolist() == [False, True, True]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.1, 1.0))
+def test_every_clash_of_an_allocation_is_found_kept_side_first_in_student_order(
+    seed: int, share: float
+) -> None:
+    problem = build_problem(random_instance(seed, n_students=12, n_offers=10))
+    rng = np.random.default_rng(seed)
+    selected = rng.random(problem.n_arcs) < share  # several arcs per group, too
+    expected = []
+    for s in range(problem.n_students):
+        mine = [a for a in problem.arcs_of(s) if selected[a]]
+        mine.sort(key=lambda a: (KEEP_ORDER.index(int(problem.arc_group[a])), a))
+        for i, a in enumerate(mine):
+            for b in mine[i + 1 :]:
+                if problem.offers[problem.arc_offer[a]].clashes_with(
+                    problem.offers[problem.arc_offer[b]]
+                ):
+                    expected.append((a, b))
+    assert find_clashes(problem, selected) == expected
+    arcs = np.flatnonzero(selected)
+    keep = np.array([KEEP_ORDER.index(int(g)) for g in problem.arc_group[arcs]], dtype=np.int64)
+    args = (arcs, problem.arc_student[arcs], keep)
+    plain, fast = pairs_kernel(*args), compiled(pairs_kernel)(*args)
+    assert [x.tolist() for x in plain] == [x.tolist() for x in fast]
 
 
 @settings(max_examples=25, deadline=None)
