@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 import matching
 from benchmarks.highs_mip import solve_mip
 from matching import compiled as compiled_module
-from matching import solve
+from matching import lagrange, solve
+from matching.clashes import find_clashes
 from matching.compiled import clear, compiled
+from matching.flow import solve_relaxation
 from matching.lagrange import search, tight_components
 from matching.problem import build_problem
 from matching.warmup import warm_up
@@ -170,3 +172,25 @@ def test_the_warm_up_prepares_every_kernel_the_engine_compiles() -> None:
             used.add(getattr(module, name))
     assert len(used) >= 9
     assert used <= compiled_module._ready
+
+
+@pytest.mark.parametrize("best_meets_the_bound", [True, False])
+def test_a_branch_is_repaired_only_when_its_bound_is_above_the_best_allocation_found(
+    monkeypatch: pytest.MonkeyPatch, best_meets_the_bound: bool
+) -> None:
+    problem = build_problem(contested(0, n_students=40, n_offers=15))
+    root = solve_relaxation(problem, 1)
+    assert 1 <= len(find_clashes(problem, root.selected)) <= lagrange._REPAIR_AT_MOST
+    # The relaxation's own value meets every bound; an empty allocation meets none.
+    best = root.selected if best_meets_the_bound else np.zeros_like(root.selected)
+    cert = lagrange._Certifier(problem, root, best, 1, lagrange._Budget(None))
+    repaired = []
+
+    def repair(*args: Any, **kwargs: Any) -> tuple[np.ndarray, int]:
+        repaired.append(args)
+        return best, 0
+
+    monkeypatch.setattr(lagrange, "repair", repair)
+    ub = cert.evaluate(lagrange._Node(None, {}, cert.scaled), cert.scaled)
+    assert (ub <= cert.best_scalar()) == best_meets_the_bound
+    assert len(repaired) == (0 if best_meets_the_bound else 1)
