@@ -36,7 +36,7 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from matching.errors import InvalidInstance, MatchingError
-from matching.objective import Objective
+from matching.objective import Objective, objective
 from matching.potentials import potentials, residual
 from matching.problem import FE_INTERACTION, FE_VISIT, L1, L23, BoolArray, IntArray, Problem
 
@@ -168,6 +168,35 @@ def decode(w: Weights, value: int) -> tuple[int, int, int]:
     below, rest = divmod(value, w.below_target)
     placements = -(-rest // w.placement)
     return below, placements, rest - placements * w.placement
+
+
+def level4_range(problem: Problem) -> tuple[int, int]:
+    """The least and the greatest level 4 any allocation can have: the pins' rank costs, less
+    up to the dearest candidate of every student-group slot. Kept in `Problem.memo`."""
+    found = problem.memo.get("level4_range")
+    if not isinstance(found, tuple):
+        dearest = np.zeros(problem.n_students * 4, dtype=np.int64)
+        np.maximum.at(dearest, problem.arc_student * 4 + problem.arc_group, problem.arc_cost)
+        constant = objective(problem, [])[3]
+        found = problem.memo["level4_range"] = (constant - int(dearest.sum()), constant)
+    return found
+
+
+def tighten(problem: Problem, w: Weights, value: int) -> int:
+    """The largest scalar at most `value` that an allocation can have: a bound on the scalar
+    read level by level.
+
+    `decode` lets level 4 go as low as the weights allow, which is every slot at the
+    dearest cost of the whole round. A bound whose placements an allocation could meet only
+    with rank costs beyond what its slots can cost (`level4_range`) holds one placement
+    fewer, at any rank cost. (150,000 students: the certificate's 376,946 placements needed
+    4.83 million of rank costs, and no allocation can cost more than 3.83 million.)
+    """
+    lowest, highest = level4_range(problem)
+    below, placements, rank = decode(w, value)
+    if rank >= lowest:
+        return value
+    return w.below_target * below + w.placement * (placements - 1) + highest
 
 
 def solve_relaxation(problem: Problem, seed: int) -> FlowSolution:

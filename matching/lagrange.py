@@ -40,6 +40,7 @@ from matching.flow import (
     Network,
     decode,
     scalar,
+    tighten,
     weights,
 )
 from matching.objective import Objective, value_of
@@ -230,7 +231,7 @@ class _Certifier:
         sel = sol.selected
         value = value_of(problem, sel)
         slack = sum(p.value * (int(sel[a]) + int(sel[b]) - 1) for (a, b), p in node.lam.items())
-        ub = (_SCALE * scalar(self.w, value) - slack) // _SCALE
+        ub = tighten(problem, self.w, (_SCALE * scalar(self.w, value) - slack) // _SCALE)
         if ub <= self.best_scalar():
             return ub  # a repair, in the branch, could be no better than the best found
         candidate = sel

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matching.clashes import find_clashes, sessions_of
-from matching.flow import FlowSolution, decode, scalar, weights
+from matching.flow import FlowSolution, decode, scalar, tighten, weights
 from matching.objective import Objective
 from matching.problem import FE_INTERACTION, FE_VISIT, L1, L23, Problem
 from matching.reoptimise import potential_of
@@ -94,7 +94,7 @@ def price_bound(problem: Problem, relaxation: FlowSolution, value: Objective) ->
     students = problem.arc_student[[a for a, _ in find_clashes(problem, relaxation.selected)]]
     loss = price_bundles(problem, relaxation, students.tolist()).loss
     w = weights(problem)
-    return (value[0], *decode(w, scalar(w, value) - loss))
+    return (value[0], *decode(w, tighten(problem, w, scalar(w, value) - loss)))
 
 
 class _Priced:

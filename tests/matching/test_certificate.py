@@ -24,8 +24,9 @@ from matching import compiled as compiled_module
 from matching import lagrange, solve
 from matching.clashes import find_clashes
 from matching.compiled import clear, compiled
-from matching.flow import solve_relaxation
+from matching.flow import decode, level4_range, scalar, solve_relaxation, tighten, weights
 from matching.lagrange import search, tight_components
+from matching.objective import value_of
 from matching.problem import build_problem
 from matching.warmup import warm_up
 from schemas import SolveOptions
@@ -194,3 +195,43 @@ def test_a_branch_is_repaired_only_when_its_bound_is_above_the_best_allocation_f
     ub = cert.evaluate(lagrange._Node(None, {}, cert.scaled), cert.scaled)
     assert (ub <= cert.best_scalar()) == best_meets_the_bound
     assert len(repaired) == (0 if best_meets_the_bound else 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.0, 1.0))
+def test_no_allocation_has_a_rank_cost_outside_the_range_the_slots_allow(
+    seed: int, share: float
+) -> None:
+    problem = build_problem(contested(seed, n_students=20, n_offers=8))
+    lowest, highest = level4_range(problem)
+    rng = np.random.default_rng(seed)
+    # Any choice of at most one arc per student and level group, capacity aside.
+    selected = np.zeros(problem.n_arcs, dtype=np.bool_)
+    for s in range(problem.n_students):
+        for group in range(4):
+            arcs = [a for a in problem.arcs_of(s) if problem.arc_group[a] == group]
+            if arcs and rng.random() < share:
+                selected[arcs[int(rng.integers(len(arcs)))]] = True
+    assert lowest <= value_of(problem, selected)[3] <= highest
+    dearest = np.zeros(problem.n_arcs, dtype=np.bool_)  # every slot at its dearest arc
+    for s in range(problem.n_students):
+        for group in range(4):
+            arcs = [a for a in problem.arcs_of(s) if problem.arc_group[a] == group]
+            if arcs:
+                dearest[max(arcs, key=lambda a: problem.arc_cost[a])] = True
+    assert value_of(problem, dearest)[3] == lowest
+    assert value_of(problem, np.zeros(problem.n_arcs, dtype=np.bool_))[3] == highest
+
+
+def test_a_bound_that_needs_more_rank_cost_than_any_allocation_has_holds_one_placement_fewer() -> (
+    None
+):
+    problem = build_problem(contested(0, n_students=40, n_offers=15))
+    w = weights(problem)
+    lowest, highest = level4_range(problem)
+    assert lowest > -(w.placement - 1)  # the slots cost less than the weights allow
+    within = scalar(w, (0, 3, 20, lowest))
+    assert tighten(problem, w, within) == within  # reachable: left as it is
+    beyond = scalar(w, (0, 3, 20, lowest - 1))
+    assert decode(w, tighten(problem, w, beyond)) == (3, 19, highest)
+    assert tighten(problem, w, beyond) < beyond
