@@ -26,6 +26,8 @@
    relaxation's own duals, and branches on those the prices cannot settle, tightening the
    bound and finding better clash-free allocations until the two meet or its budget runs
    out.
+   Both bounds are read level by level (`flow.tighten`): placements that an allocation
+   could reach only with more rank cost than its slots can cost are one fewer.
 7. Still unproven rounds up to `exact_fallback_students` are solved exactly by CP-SAT,
    lexicographically, from the best allocation as a hint; larger ones report their gap.
 """
