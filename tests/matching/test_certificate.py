@@ -235,3 +235,16 @@ def test_a_bound_that_needs_more_rank_cost_than_any_allocation_has_holds_one_pla
     beyond = scalar(w, (0, 3, 20, lowest - 1))
     assert decode(w, tighten(problem, w, beyond)) == (3, 19, highest)
     assert tighten(problem, w, beyond) < beyond
+
+
+def test_the_search_takes_more_branches_while_a_bound_holds_more_placements() -> None:
+    problem = build_problem(contested(0, n_students=40, n_offers=15))
+    root = solve_relaxation(problem, 1)
+    cert = lagrange._Certifier(problem, root, root.selected, 1, lagrange._Budget(None))
+    pairs, below, placements, ranks = cert.best_value
+    more = scalar(cert.w, (pairs, below, placements + 1, ranks - 5))
+    assert cert.max_branches(more) == lagrange.MAX_PLACEMENT_BRANCHES > lagrange.MAX_BRANCHES
+    more_pairs = scalar(cert.w, (pairs, below + 1, placements - 3, ranks))
+    assert cert.max_branches(more_pairs) == lagrange.MAX_PLACEMENT_BRANCHES
+    ranks_only = scalar(cert.w, (pairs, below, placements, ranks + 5))
+    assert cert.max_branches(ranks_only) == lagrange.MAX_BRANCHES
