@@ -53,10 +53,13 @@ BRANCH_ROUNDS = 3  # pricing rounds in each branch
 # Branches the search may take: more while the bound still holds more placements (or
 # below-target pairs) than the best allocation, fewer once only ranks are left between them.
 # Measured on generated rounds of 55,000-100,000 students: three whose bound held one to
-# four placements more were proven with 102-166 branches; on one where only ranks were left
-# (70,000 students), 200 branches did not close it and took 68 s.
+# four placements more were proven with 48-122 branches; on one where only ranks were left
+# (70,000 students), 200 branches did not close it and took 68 s. A branch costs more on a
+# larger round, so the placement branches are also capped at PLACEMENT_BRANCH_STUDENTS
+# over the round's students (100,000 students: 120 branches), never below MAX_BRANCHES.
 MAX_BRANCHES = 24
 MAX_PLACEMENT_BRANCHES = 200
+PLACEMENT_BRANCH_STUDENTS = 12_000_000
 _REPAIR_AT_MOST = 3  # penalised flows with more clashes only tighten the bound
 # Objective costs are doubled under penalties, so a price one unit above a removal cost sits
 # half an objective unit above it: ties are broken strictly, and the bound is floored back.
@@ -141,11 +144,12 @@ class _Certifier:
         return self.has_max_pairs() and self.best_scalar() >= self.best_ub
 
     def max_branches(self, ub: int) -> int:
-        """The branches a node of bound `ub` may take the search to: MAX_PLACEMENT_BRANCHES
-        while `ub` holds more placements (or below-target pairs) than the best allocation
-        found, else MAX_BRANCHES."""
+        """The branches a node of bound `ub` may take the search to: up to
+        MAX_PLACEMENT_BRANCHES (fewer on large rounds) while `ub` holds more placements (or
+        below-target pairs) than the best allocation found, else MAX_BRANCHES."""
         if self.has_max_pairs() and decode(self.w, ub)[:2] > self.best_value[1:3]:
-            return MAX_PLACEMENT_BRANCHES
+            scaled = PLACEMENT_BRANCH_STUDENTS // max(self.problem.n_students, 1)
+            return max(MAX_BRANCHES, min(MAX_PLACEMENT_BRANCHES, scaled))
         return MAX_BRANCHES
 
     def has_max_pairs(self) -> bool:

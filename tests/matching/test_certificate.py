@@ -237,7 +237,9 @@ def test_a_bound_that_needs_more_rank_cost_than_any_allocation_has_holds_one_pla
     assert tighten(problem, w, beyond) < beyond
 
 
-def test_the_search_takes_more_branches_while_a_bound_holds_more_placements() -> None:
+def test_the_search_takes_more_branches_while_a_bound_holds_more_placements(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     problem = build_problem(contested(0, n_students=40, n_offers=15))
     root = solve_relaxation(problem, 1)
     cert = lagrange._Certifier(problem, root, root.selected, 1, lagrange._Budget(None))
@@ -248,3 +250,8 @@ def test_the_search_takes_more_branches_while_a_bound_holds_more_placements() ->
     assert cert.max_branches(more_pairs) == lagrange.MAX_PLACEMENT_BRANCHES
     ranks_only = scalar(cert.w, (pairs, below, placements, ranks + 5))
     assert cert.max_branches(ranks_only) == lagrange.MAX_BRANCHES
+    # A larger round gets fewer placement branches, never fewer than the others.
+    monkeypatch.setattr(lagrange, "PLACEMENT_BRANCH_STUDENTS", 40 * 100)
+    assert cert.max_branches(more) == 100
+    monkeypatch.setattr(lagrange, "PLACEMENT_BRANCH_STUDENTS", 40)
+    assert cert.max_branches(more) == lagrange.MAX_BRANCHES
