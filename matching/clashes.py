@@ -205,10 +205,7 @@ class _ArcIndex:
     def of(problem: Problem) -> _ArcIndex:
         """The problem's index, built once (`Problem.memo`): the certificate repairs dozens
         of candidate allocations, and sorting a territory's arcs by offer takes 0.1 s."""
-        found = problem.memo.get("arc_index")
-        if not isinstance(found, _ArcIndex):
-            found = problem.memo["arc_index"] = _ArcIndex(problem)
-        return found
+        return problem.cached("arc_index", lambda: _ArcIndex(problem))
 
     def __init__(self, problem: Problem) -> None:
         self.by_student = arcs_by_student(problem)

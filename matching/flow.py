@@ -130,10 +130,7 @@ def weights(problem: Problem, arcs: IntArray | None = None) -> Weights:
     weights: smaller costs, so fewer cost-scaling phases in OR-Tools.
     """
     if arcs is None:
-        found = problem.memo.get("weights")
-        if not isinstance(found, Weights):
-            found = problem.memo["weights"] = _weights(problem, np.arange(problem.n_arcs), True)
-        return found
+        return problem.cached("weights", lambda: _weights(problem, np.arange(problem.n_arcs), True))
     return _weights(problem, arcs, False)
 
 
@@ -173,13 +170,14 @@ def decode(w: Weights, value: int) -> tuple[int, int, int]:
 def level4_range(problem: Problem) -> tuple[int, int]:
     """The least and the greatest level 4 any allocation can have: the pins' rank costs, less
     up to the dearest candidate of every student-group slot. Kept in `Problem.memo`."""
-    found = problem.memo.get("level4_range")
-    if not isinstance(found, tuple):
+
+    def build() -> tuple[int, int]:
         dearest = np.zeros(problem.n_students * 4, dtype=np.int64)
         np.maximum.at(dearest, problem.arc_student * 4 + problem.arc_group, problem.arc_cost)
         constant = objective(problem, [])[3]
-        found = problem.memo["level4_range"] = (constant - int(dearest.sum()), constant)
-    return found
+        return constant - int(dearest.sum()), constant
+
+    return problem.cached("level4_range", build)
 
 
 def tighten(problem: Problem, w: Weights, value: int) -> int:
@@ -226,13 +224,13 @@ def solve_relaxation(problem: Problem, seed: int) -> FlowSolution:
 def in_network(problem: Problem, network: int) -> BoolArray:
     """Which candidate arcs belong to `network`: kept in `Problem.memo`, since every local
     re-solve of the repair and the certificate asks."""
-    key = f"in_network_{network}"
-    found = problem.memo.get(key)
-    if not isinstance(found, np.ndarray):
-        found = problem.memo[key] = np.isin(problem.arc_group, NETWORKS[network])
-        found.flags.writeable = False  # shared: nobody may change it
-    mask: BoolArray = found
-    return mask
+
+    def build() -> BoolArray:
+        mask: BoolArray = np.isin(problem.arc_group, NETWORKS[network])
+        mask.flags.writeable = False  # shared: nobody may change it
+        return mask
+
+    return problem.cached(f"in_network_{network}", build)
 
 
 def solve_local(

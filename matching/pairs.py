@@ -176,12 +176,15 @@ def keep_pairs(
         return bool(position[pair[0]] >= 0 and position[pair[1]] >= 0)
 
     partner: dict[int, int] = {}  # a forbidden side of a clash inside the network -> the other
+
+    def forbid_side(pair: tuple[int, int], drop: int) -> None:
+        forbid[drop] = True
+        partner[drop] = pair[0] if drop == pair[1] else pair[1]
+
     priced = _priced_sides(problem, lowered, [pair for pair in clashes if inside(pair)])
     for pair in clashes:
         if inside(pair):
-            drop = prefer.get(pair, priced[pair])
-            forbid[drop] = True
-            partner[drop] = pair[0] if drop == pair[1] else pair[1]
+            forbid_side(pair, prefer.get(pair, priced[pair]))
     current = lowered
     target = lowered.max_pairs
     incidence: dict[int, tuple[IntArray, IntArray]] = {}
@@ -207,11 +210,10 @@ def keep_pairs(
         for checked in (True,) if step == 0 else (False, True):
             if checked and step:
                 forbid[:] = began[0]
-                partner = dict(began[1])
+                partner.clear()
+                partner.update(began[1])
             for pair in within:
-                drop = again.get(pair, priced[pair])
-                forbid[drop] = True
-                partner[drop] = pair[0] if drop == pair[1] else pair[1]
+                forbid_side(pair, again.get(pair, priced[pair]))
             other, short = _settle_across(
                 problem,
                 current,

@@ -13,7 +13,7 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,7 @@ UNRANKED = 0  # arc_rank value for an interest-matched offer of a student who ra
 INTEREST_CANDIDATES_PER_GROUP = 5
 
 IntArray = npt.NDArray[np.int64]
+T = TypeVar("T")
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -55,7 +56,14 @@ class Problem:
     ranked: dict[int, dict[int, int]]  # student -> offer -> rank, for every ranked offer
     rejected: dict[tuple[int, int], tuple[ReasonCode, str]]  # ranked pairs that are no arc
     _clash_cache: dict[tuple[int, int], bool] = field(default_factory=dict)
-    memo: dict[str, object] = field(default_factory=dict)  # derived once: weights, ranked pairs
+    memo: dict[str, object] = field(default_factory=dict)  # derived once: see `cached`
+
+    def cached(self, key: str, build: Callable[[], T]) -> T:
+        """`build()`, computed once per problem and kept in `memo` under `key`: what the
+        methods derive from the problem alone (weights, masks, indexes) and ask for often."""
+        if key not in self.memo:
+            self.memo[key] = build()
+        return cast(T, self.memo[key])
 
     @property
     def n_students(self) -> int:
@@ -333,10 +341,7 @@ def _no_prerequisites(offer: Offer) -> bool:
 def ranked_pairs(problem: Problem) -> tuple[IntArray, IntArray, IntArray]:
     """(student, offer, rank) arrays of every ranked pair, by student, then rank: the ones
     `build_problem` made, kept in `Problem.memo`."""
-    found = problem.memo.get("ranked_pairs")
-    if found is None:
-        found = problem.memo["ranked_pairs"] = _ranked_pairs(problem.ranked)
-    return cast(tuple[IntArray, IntArray, IntArray], found)
+    return problem.cached("ranked_pairs", lambda: _ranked_pairs(problem.ranked))
 
 
 def _ranked_pairs(ranked: dict[int, dict[int, int]]) -> tuple[IntArray, IntArray, IntArray]:

@@ -204,21 +204,22 @@ def test_no_allocation_has_a_rank_cost_outside_the_range_the_slots_allow(
 ) -> None:
     problem = build_problem(contested(seed, n_students=20, n_offers=8))
     lowest, highest = level4_range(problem)
+    slots = [
+        arcs
+        for s in range(problem.n_students)
+        for group in range(4)
+        if (arcs := [a for a in problem.arcs_of(s) if problem.arc_group[a] == group])
+    ]
     rng = np.random.default_rng(seed)
     # Any choice of at most one arc per student and level group, capacity aside.
     selected = np.zeros(problem.n_arcs, dtype=np.bool_)
-    for s in range(problem.n_students):
-        for group in range(4):
-            arcs = [a for a in problem.arcs_of(s) if problem.arc_group[a] == group]
-            if arcs and rng.random() < share:
-                selected[arcs[int(rng.integers(len(arcs)))]] = True
+    for arcs in slots:
+        if rng.random() < share:
+            selected[arcs[int(rng.integers(len(arcs)))]] = True
     assert lowest <= value_of(problem, selected)[3] <= highest
     dearest = np.zeros(problem.n_arcs, dtype=np.bool_)  # every slot at its dearest arc
-    for s in range(problem.n_students):
-        for group in range(4):
-            arcs = [a for a in problem.arcs_of(s) if problem.arc_group[a] == group]
-            if arcs:
-                dearest[max(arcs, key=lambda a: problem.arc_cost[a])] = True
+    for arcs in slots:
+        dearest[max(arcs, key=lambda a: problem.arc_cost[a])] = True
     assert value_of(problem, dearest)[3] == lowest
     assert value_of(problem, np.zeros(problem.n_arcs, dtype=np.bool_))[3] == highest
 
