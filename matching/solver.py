@@ -28,6 +28,7 @@ from schemas import (
     RiskCode,
     SchoolCoverage,
     SolveOptions,
+    describe_optimality,
 )
 
 
@@ -215,6 +216,9 @@ def _metrics(problem: Problem, placed: _Placed, outcome: Outcome, elapsed: float
         proven_optimal=outcome.proven,
         method=outcome.method,
         solve_seconds=round(elapsed, 3),
+        optimality=describe_optimality(
+            outcome.value, outcome.bound, outcome.proven, outcome.method
+        ),
     )
 
 

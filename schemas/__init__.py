@@ -20,6 +20,7 @@ from schemas.result import (
     Result,
     RiskCode,
     SchoolCoverage,
+    describe_optimality,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "SolveOptions",
     "Student",
     "StudentOffer",
+    "describe_optimality",
 ]

@@ -62,6 +62,17 @@ class SchoolCoverage(Frozen):
     below_target_before: bool
 
 
+# The objective's levels, in the order they are maximised (matching/objective.py): placements
+# count a priority student's by their weight, and the last is minus the summed rank cost.
+OBJECTIVE_LEVELS = (
+    "Benchmark 8 pairs",
+    "pairs at below-target schools",
+    "weighted placements",
+    "ranks",
+)
+RANK_LEVEL = 3
+
+
 class Metrics(Frozen):
     students: int
     offers: int
@@ -80,6 +91,53 @@ class Metrics(Frozen):
     proven_optimal: bool
     method: str
     solve_seconds: float
+    optimality: str = Field(
+        default="",
+        description="the objective read against its bound, level by level, in words "
+        "(`describe_optimality`); empty on rounds solved before it was kept",
+    )
+
+    def optimality_text(self) -> str:
+        """`optimality`, or worked out from the metrics for a round that has none kept."""
+        return self.optimality or describe_optimality(
+            self.objective, self.bound, self.proven_optimal, self.method
+        )
+
+
+def describe_optimality(
+    objective: tuple[int, ...], bound: tuple[int, ...], proven_optimal: bool, method: str
+) -> str:
+    """How near the best possible an allocation is, level by level, in words.
+
+    The bound is lexicographic: the levels it shares with the objective are proven the best
+    possible, and at the first level where they part no allocation as good above it reaches
+    further than the bound. Levels below that one are not known.
+    """
+    if proven_optimal:
+        return "proven optimal"
+    levels = min(len(objective), len(bound), len(OBJECTIVE_LEVELS))
+    first = next((i for i in range(levels) if bound[i] != objective[i]), None)
+    if first is None:
+        return f"no bound: {method}"  # stable mode reports its own value as bound
+    parts = []
+    if first:
+        parts.append(f"{_listed(OBJECTIVE_LEVELS[:first])} proven the best possible")
+    gap = bound[first] - objective[first]
+    if first == RANK_LEVEL:
+        parts.append(f"rank cost {-objective[first]:,}, at most {gap:,} above the least possible")
+    else:
+        value = objective[first]
+        share = f" ({100 * gap / value:.2g}%)" if value > 0 else ""
+        name = OBJECTIVE_LEVELS[first]
+        parts.append(f"{name} {value:,}, at most {gap:,}{share} below the best possible")
+    if first + 1 < levels:
+        parts.append(f"{_listed(OBJECTIVE_LEVELS[first + 1 : levels])} not proven yet")
+    return "; ".join(parts)
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 class Result(Frozen):

@@ -11,6 +11,7 @@ from schemas import (
     Form,
     Instance,
     Insurance,
+    Metrics,
     Offer,
     OfferKind,
     Period,
@@ -67,6 +68,31 @@ def offer(offer_id: str = "o1", kind: OfferKind = OfferKind.WORKPLACE_L1, **kw: 
         )
     fields.update(kw)
     return Offer(**fields)
+
+
+def metrics(**kw: Any) -> Metrics:
+    """A small round's metrics, proven optimal unless `kw` says otherwise."""
+    fields: dict[str, Any] = {
+        "students": 3,
+        "offers": 3,
+        "placements": 2,
+        "matched_students": 2,
+        "b8_completed": 0,
+        "b8_coverage_pct": 0.0,
+        "lowest_school_coverage_pct": 0.0,
+        "schools": (),
+        "rank_distribution": {"1": 2, "unranked": 0},
+        "first_choice_share": 1.0,
+        "mean_rank": 1.0,
+        "risk_flags": 0,
+        "objective": (2, -2),
+        "bound": (2, -2),
+        "proven_optimal": True,
+        "method": "flow",
+        "solve_seconds": 0.01,
+    }
+    fields.update(kw)
+    return Metrics(**fields)
 
 
 def prefs(student_id: str, *offer_ids: str) -> PreferenceList:

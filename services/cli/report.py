@@ -124,9 +124,7 @@ def _optimality(result: Result) -> Text:
     m = result.metrics
     if m.proven_optimal:
         return Text("proven optimal", style="green")
-    return Text(
-        f"not proven (objective {list(m.objective)}, bound {list(m.bound)})", style="yellow"
-    )
+    return Text(m.optimality_text(), style="yellow")
 
 
 def _school_table(result: Result) -> Table:

@@ -352,7 +352,7 @@ def print_round(console: Console, record: RoundRecord) -> None:
         f"pair {metrics.b8_coverage_pct:.1f}% "
         f"(lowest school {metrics.lowest_school_coverage_pct:.1f}%); "
         f"first choice {100 * metrics.first_choice_share:.0f}%; "
-        f"{'proven optimal' if metrics.proven_optimal else metrics.method}"
+        f"{metrics.optimality_text()}"
     )
 
 

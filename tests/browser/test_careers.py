@@ -105,6 +105,7 @@ def test_a_careers_user_imports_runs_a_round_sees_coverage_rise_and_exports(
     page.wait_for_selector("#summary:not([hidden])")
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
     expect(page.locator(".kpi", has_text="Students placed")).to_be_visible()
+    expect(kpi(page, "Optimality")).to_have_text("proven")
     screenshot(page, "round-result")
 
     # Coverage: totals, charts and the students still missing a placement, with reasons.

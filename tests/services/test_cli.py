@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 import matching
 from schemas import Instance, Result
 from services.cli.main import main
+from services.cli.report import print_summary
 
 
 def _fails_cleanly(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
@@ -135,3 +137,30 @@ def test_a_usage_error_exits_with_status_2(capsys: pytest.CaptureFixture[str]) -
 def test_help_exits_with_status_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "generate" in capsys.readouterr().out
+
+
+def test_an_unproven_round_reads_how_far_from_the_best_each_level_may_be(
+    tmp_path: Path, instance_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result_file = tmp_path / "result.json"
+    assert main(["solve", str(instance_file), "-o", str(result_file)]) == 0
+    out = capsys.readouterr().out
+    result = Result.model_validate_json(result_file.read_bytes())
+    assert result.metrics.proven_optimal and "proven optimal" in out
+
+    # The same summary for a round whose bound is left above its placements.
+    objective = result.metrics.objective
+    bound = (*objective[:2], objective[2] + 3, 0)
+    unproven = result.model_copy(
+        update={
+            "metrics": result.metrics.model_copy(
+                update={"bound": bound, "proven_optimal": False, "optimality": ""}
+            )
+        }
+    )
+    console = Console(record=True, width=400)
+    print_summary(console, unproven)
+    text = console.export_text()
+    assert f"weighted placements {objective[2]:,}, at most 3 (" in text
+    assert "below the best possible; ranks not proven yet" in text
+    assert "proven optimal" not in text

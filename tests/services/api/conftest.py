@@ -81,24 +81,14 @@ def tokens(database: Database) -> Tokens:
 
 
 def metrics() -> Metrics:
-    return Metrics(
+    return factories.metrics(
         students=2,
-        offers=3,
-        placements=2,
         matched_students=1,
         b8_completed=1,
         b8_coverage_pct=50.0,
         lowest_school_coverage_pct=50.0,
-        schools=(),
-        rank_distribution={"1": 2, "unranked": 0},
-        first_choice_share=1.0,
-        mean_rank=1.0,
-        risk_flags=0,
         objective=(1, 2),
         bound=(1, 2),
-        proven_optimal=True,
-        method="flow",
-        solve_seconds=0.01,
     )
 
 

@@ -10,7 +10,6 @@ from schemas import (
     AttendedEncounter,
     Form,
     Insurance,
-    Metrics,
     OfferKind,
     Prerequisites,
     RiskCode,
@@ -209,28 +208,6 @@ def test_a_pair_is_pinned_or_forbidden_never_both(uow_factory: UnitOfWorkFactory
         assert uow.overrides.forbidden() == [StudentOffer(student_id="s3", offer_id="o2")]
 
 
-def _metrics() -> Metrics:
-    return Metrics(
-        students=3,
-        offers=3,
-        placements=2,
-        matched_students=2,
-        b8_completed=0,
-        b8_coverage_pct=0.0,
-        lowest_school_coverage_pct=0.0,
-        schools=(),
-        rank_distribution={"1": 2, "unranked": 0},
-        first_choice_share=1.0,
-        mean_rank=1.0,
-        risk_flags=0,
-        objective=(2, -2),
-        bound=(2, -2),
-        proven_optimal=True,
-        method="flow",
-        solve_seconds=0.01,
-    )
-
-
 def test_a_round_records_its_progress_and_finishes_with_metrics(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
@@ -255,12 +232,12 @@ def test_a_round_records_its_progress_and_finishes_with_metrics(
         assert uow.rounds.find(RoundStatus.RUNNING) == [
             running.model_copy(update={"progress": 0.5})
         ]
-        done = uow.rounds.set_status("r1", RoundStatus.DONE, metrics=_metrics())
+        done = uow.rounds.set_status("r1", RoundStatus.DONE, metrics=f.metrics())
         uow.commit()
     with uow_factory() as uow:
         stored = uow.rounds.get("r1")
         assert stored == done
-        assert stored.progress == 1.0 and stored.metrics == _metrics()
+        assert stored.progress == 1.0 and stored.metrics == f.metrics()
         assert running.started_at is not None and stored.started_at == running.started_at
         assert stored.finished_at is not None and stored.finished_at > running.started_at
         assert uow.rounds.find(RoundStatus.RUNNING) == []

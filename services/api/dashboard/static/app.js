@@ -445,7 +445,7 @@ function result(summary) {
     kpi("Placements", num(m.placements), `${num(m.offers)} offers`),
     kpi("B8 pair", pct(m.b8_coverage_pct), `lowest school ${pct(m.lowest_school_coverage_pct)}`),
     kpi("First choice", pct(100 * m.first_choice_share), m.mean_rank ? `mean rank ${m.mean_rank.toFixed(2)}` : "no ranked placements"),
-    kpi("Optimality", m.proven_optimal ? "proven" : "bound", `${m.method}, ${m.solve_seconds.toFixed(2)} s`, m.proven_optimal ? "good" : ""),
+    kpi("Optimality", m.proven_optimal ? "proven" : "not proven", `${m.proven_optimal ? m.method : m.optimality || m.method}, ${m.solve_seconds.toFixed(2)} s`, m.proven_optimal ? "good" : ""),
   );
   $("#rank-chart").replaceChildren(...rankChart(m.rank_distribution));
   fill($("#schools-table tbody"), m.schools.map((c) => h("tr", {},
