@@ -20,8 +20,10 @@ from tests.factories import DAY, instance, offer, prefs, session, student
 from tests.matching.test_cross_check import contested
 
 
-def _exact_only(problem: Problem, arcs: IntArray | None) -> flow.Weights:
-    return flow.weights(problem, arcs)  # as large as the exact weights: never used
+def _exact_only(
+    problem: Problem, arcs: IntArray | None, scale: int = 1
+) -> tuple[flow.Weights, ...]:
+    return ()  # no fast weights: every network is solved with the exact ones
 
 
 @settings(max_examples=40, deadline=None)
@@ -46,9 +48,37 @@ def test_a_fast_solve_that_is_not_optimal_is_caught_and_solved_again(seed: int) 
         patch.setattr(flow, "_fast_weights", _exact_only)
         exact = flow.solve_relaxation(problem, seed)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(flow, "FAST_FACTOR", 0)
+        patch.setattr(flow, "FAST_FACTORS", (0,))
         careless = flow.solve_relaxation(problem, seed)
     assert value_of(problem, careless.selected) == value_of(problem, exact.selected)
+
+
+def test_a_fast_solve_that_fails_its_proof_is_solved_with_the_next_fast_weights() -> None:
+    # Careless weights first, then the usual ones: every network is still proven optimal by
+    # potentials, which only a fast solve carries (the exact weights' solve gives none), and
+    # its result is the exact optimum.
+    refused = 0
+    real = flow.potentials
+
+    def counted(*args: object) -> IntArray | None:
+        nonlocal refused
+        found = real(*args)  # type: ignore[arg-type]
+        refused += found is None
+        return found
+
+    for seed in range(8):
+        problem = build_problem(contested(seed, n_students=40, n_offers=15))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(flow, "_fast_weights", _exact_only)
+            exact = flow.solve_relaxation(problem, seed)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(flow, "FAST_FACTORS", (0, 8))
+            patch.setattr(flow, "potentials", counted)
+            laddered = flow.solve_relaxation(problem, seed)
+        assert value_of(problem, laddered.selected) == value_of(problem, exact.selected)
+        assert all(net.potential is not None for net in laddered.networks.values())
+        assert all(net.potential is None for net in exact.networks.values())
+    assert refused > 0  # the careless weights were refused somewhere, so the ladder was used
 
 
 @settings(max_examples=25, deadline=None)
