@@ -136,7 +136,7 @@ def describe_optimality(
 
 
 def _listed(names: tuple[str, ...]) -> str:
-    """ "a", "a and b", "a, b and c"."""
+    """The names as a sentence lists them: the last two joined by "and", the rest by commas."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
