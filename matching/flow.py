@@ -46,9 +46,7 @@ _COST_LIMIT = 2**62
 _TOO_LARGE = "round too large for exact lexicographic weights; split it into school clusters"
 
 NETWORKS: tuple[tuple[int, ...], ...] = ((L1, L23), (FE_VISIT,), (FE_INTERACTION,))
-# Fast weights tried in turn before the exact ones, see `_fast_weights`. The Benchmark 8 network
-# of 150,000 students takes 14-19 s with 8, 15 s with 64 and 39-43 s with the exact weights.
-FAST_FACTORS = (8, 64)
+FAST_FACTORS = (8, 64)  # fast weights tried in turn before the exact ones: see `_fast_weights`
 # Bellman-Ford rounds allowed to prove a fast solve optimal; the networks seen settle in < 100
 # (a flow that is not optimal never settles).
 CHECK_ROUNDS = 300
@@ -297,11 +295,11 @@ def _fast_weights(problem: Problem, arcs: IntArray | None, scale: int = 1) -> tu
 
     `weights` must outweigh every change of the lower levels any allocation could make; the
     changes an optimum actually trades are a few students' worth. OR-Tools' cost scaling runs
-    one phase per factor of five in the cost range, so these solve three times faster (the
-    Benchmark 8 network of 150,000 students: 20 s against 6.6 s). `_solve_checked` proves the
-    result optimal for the exact weights, and solves again with the next set when it is not,
-    then with the exact weights. A round on which the first set fails costs one more fast
-    solve, not a solve with the exact weights (at 150,000 students 15 s, not 40 s).
+    one phase per factor of five in the cost range, so these solve two to three times faster
+    (the Benchmark 8 network of 150,000 students: 14-19 s with a factor of 8, 15 s with 64,
+    39-43 s with the exact weights). `_solve_checked` proves the result optimal for the exact
+    weights, and solves again with the next set when it is not, then with the exact weights:
+    a round on which the first set fails costs one more fast solve, not an exact one.
     """
     costs = problem.arc_cost if arcs is None else problem.arc_cost[arcs]
     max_cost = int(costs.max()) if len(costs) else 0

@@ -122,9 +122,7 @@ def print_explanation(console: Console, result: Result, explanation: Explanation
 
 def _optimality(result: Result) -> Text:
     m = result.metrics
-    if m.proven_optimal:
-        return Text("proven optimal", style="green")
-    return Text(m.optimality_text(), style="yellow")
+    return Text(m.optimality_text(), style="green" if m.proven_optimal else "yellow")
 
 
 def _school_table(result: Result) -> Table:
