@@ -107,3 +107,65 @@ def relax_in_place(
         if not changed:
             return True
     return False
+
+
+def tight_components(indptr: IntArray, heads: IntArray, reduced: IntArray) -> IntArray:
+    """Strongly connected components (numbered from 0) of the graph whose node u has arcs to
+    heads[indptr[u]:indptr[u + 1]], restricted to its arcs of `reduced` cost 0: Tarjan's
+    algorithm, iterative. Compiled by numba. Two nodes of one component are at distance 0
+    from each other both ways (matching/lagrange.py, matching/assignment.py)."""
+    n = len(indptr) - 1
+    index = np.full(n, -1, dtype=np.int64)
+    low = np.zeros(n, dtype=np.int64)
+    component = np.full(n, -1, dtype=np.int64)
+    on_stack = np.zeros(n, dtype=np.bool_)
+    stack = np.empty(n, dtype=np.int64)
+    call_node = np.empty(n, dtype=np.int64)
+    call_arc = np.empty(n, dtype=np.int64)
+    counter = 0
+    found = 0
+    top = 0
+    for root in range(n):
+        if index[root] != -1:
+            continue
+        visit = root  # the node to enter next, or -1
+        depth = 0
+        while True:
+            if visit >= 0:
+                index[visit] = counter
+                low[visit] = counter
+                counter += 1
+                stack[top] = visit
+                top += 1
+                on_stack[visit] = True
+                call_node[depth] = visit
+                call_arc[depth] = indptr[visit]
+                depth += 1
+                visit = -1
+            if depth == 0:
+                break
+            v = call_node[depth - 1]
+            arc = call_arc[depth - 1]
+            if arc < indptr[v + 1]:
+                call_arc[depth - 1] = arc + 1
+                if reduced[arc] == 0:
+                    w = heads[arc]
+                    if index[w] == -1:
+                        visit = w
+                    elif on_stack[w]:
+                        low[v] = min(low[v], index[w])
+                continue
+            depth -= 1
+            if depth > 0:
+                parent = call_node[depth - 1]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                while True:
+                    top -= 1
+                    w = stack[top]
+                    on_stack[w] = False
+                    component[w] = found
+                    if w == v:
+                        break
+                found += 1
+    return component

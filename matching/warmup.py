@@ -13,11 +13,12 @@ import time
 
 import numpy as np
 
+from matching.assignment import distances
 from matching.clashes import clash_kernel, pairs_kernel
 from matching.compiled import compiled
-from matching.lagrange import search, tight_components
+from matching.lagrange import search
 from matching.pairs import bfs, refit, residual_side
-from matching.potentials import counting_sort, relax_in_place
+from matching.potentials import counting_sort, relax_in_place, tight_components
 from matching.reoptimise import augment
 
 
@@ -30,6 +31,7 @@ def warm_up() -> float:
     into = np.array([0, 0, 1], dtype=np.int64)
     compiled(search)(indptr, one + 1, one, into, one, one, 0, 1, 1 << 62)
     compiled(tight_components)(indptr, one + 1, one)
+    compiled(distances)(indptr, one + 1, one, one.copy(), one + 1, one + 1, 1)
     compiled(clash_kernel)(table, table, table + 1, one, one)
     compiled(pairs_kernel)(one, one, one)
     compiled(bfs)(

@@ -25,8 +25,9 @@ from matching import lagrange, solve
 from matching.clashes import find_clashes
 from matching.compiled import clear, compiled
 from matching.flow import decode, level4_range, scalar, solve_relaxation, tighten, weights
-from matching.lagrange import search, tight_components
+from matching.lagrange import search
 from matching.objective import value_of
+from matching.potentials import tight_components
 from matching.problem import build_problem
 from matching.warmup import warm_up
 from schemas import SolveOptions, describe_optimality
