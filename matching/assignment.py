@@ -40,8 +40,8 @@ from matching.potentials import by_tail, residual, tight_components
 from matching.problem import IntArray
 from matching.reoptimise import potential_of
 
-# Clash arcs beyond which no bound is sought: the MIP has one join per two of them in a
-# network. Rounds seen have up to a few dozen.
+# Clash arcs beyond which no bound is sought: the MIP has a join for every two of them in
+# one network. Rounds seen have up to a few dozen.
 MAX_ELEMENTS = 400
 # Branch-and-bound nodes SCIP may take: its best bound so far is valid wherever it stops,
 # and a node count, unlike a time limit, stops it at the same place on every machine.
@@ -98,9 +98,9 @@ def assignment_loss(
             if arc in index:
                 continue
             k, i = int(network_of[arc]), int(position[arc])
+            if k < 0 or flow.networks[k].flows[i] == flow.networks[k].caps[i] == 0:
+                continue  # in no network, or forbidden: no allocation here takes it
             net = flow.networks[k]
-            if net.flows[i] == 0 and net.caps[i] == 0:
-                continue  # forbidden: no allocation here takes it
             potential = potential_of(net)
             u, v = int(net.tails[i]), int(net.heads[i])
             reduced = int(net.costs[i]) + int(potential[u]) - int(potential[v])

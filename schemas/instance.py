@@ -118,8 +118,9 @@ class SolveOptions(Frozen):
     # with CP-SAT; above it the result reports its gap to the relaxation bound.
     exact_fallback_students: Annotated[int, Field(ge=0)] = 3000
     # Work budgets, not wall-clock limits, so the result never depends on machine speed:
-    # node expansions of the certificate's shortest-path searches (matching/lagrange.py),
-    # and CP-SAT's deterministic time for the exact fallback.
+    # node expansions of the certificate's shortest-path searches (matching/lagrange.py;
+    # each of its nodes' assignment bounds may expand 12 times as many more, and 0 turns
+    # the certificate off), and CP-SAT's deterministic time for the exact fallback.
     certificate_effort: Annotated[int, Field(ge=0)] = 3_000_000
     exact_deterministic_time: Annotated[float, Field(gt=0)] = 60.0
     # Whether to explain each unmatched student and each one not given a first choice. A
