@@ -98,8 +98,10 @@ def certify(
     (matching/pairs.py: a flow below the maximum, where a student may hold two single
     places the objective would count as a pair).
 
-    `effort` caps the node expansions of all shortest-path searches; with the fixed numbers
-    of rounds and branches, the work done, and so the result, is the same on every machine.
+    `effort` caps the node expansions of the pricing's shortest-path searches, and each
+    node's assignment bound may expand JOIN_EFFORT times as many in its own (0 turns the
+    certificate off); with the fixed numbers of rounds and branches, the work done, and so
+    the result, is the same on every machine.
     """
     cert = _Certifier(problem, root, feasible, seed, _Budget(effort), root_value)
     top = _Node(None, {}, cert.scaled)
