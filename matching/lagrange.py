@@ -66,8 +66,9 @@ BRANCH_ROUNDS = 3  # pricing rounds in each branch
 MAX_BRANCHES = 24
 MAX_PLACEMENT_BRANCHES = 200
 PLACEMENT_BRANCH_STUDENTS = 12_000_000
-# The nodes one node's assignment bound may pop in its searches, over the certificate's
-# budget (they are not charged to it): at 150,000 students the top's pops 27 million.
+# The nodes one node's assignment bound may pop in its searches, as a multiple of the
+# certificate's budget (they are not charged to it): at 150,000 students the top node's
+# bound pops 27 million, within 12 times the default budget of 3 million.
 JOIN_EFFORT = 12
 _REPAIR_AT_MOST = 3  # penalised flows with more clashes only tighten the bound
 # Objective costs are doubled under penalties, so a price one unit above a removal cost sits
