@@ -76,7 +76,7 @@ class Spent:
 def assignment_loss(
     flow: FlowSolution,
     taken: list[tuple[int, int]],
-    open_: dict[tuple[int, int], int],
+    open_: list[tuple[int, int]],
     prices: dict[tuple[int, int], int],
     cap: int,
     n_arcs: int,
@@ -86,7 +86,7 @@ def assignment_loss(
     in `flow`'s cost units, at most `cap` (or 0 when the round has too many clash arcs).
 
     `taken`: the clashes `flow` takes both arcs of. `open_`: the priced clashes it takes
-    neither arc of, with their prices. `prices`: every clash's price (0 when absent).
+    neither arc of. `prices`: every clash's price (0 when absent).
     `allowance`: the nodes all the joins' searches may pop together; a search stopped
     early bounds the targets it has not reached by the distance it got to.
     """
@@ -197,7 +197,7 @@ def _least_loss(
     index: dict[int, int],
     joins: dict[tuple[int, int], int],
     taken: list[tuple[int, int]],
-    open_: dict[tuple[int, int], int],
+    open_: list[tuple[int, int]],
     prices: dict[tuple[int, int], int],
     cap: int,
 ) -> int:
@@ -234,9 +234,9 @@ def _least_loss(
             both = solver.BoolVar(f"both{a}_{b}")
             solver.Add(both >= ya + yb - 1)
             objective.SetCoefficient(both, price)
-    for (a, b), price in open_.items():
+    for a, b in open_:
         pay = solver.BoolVar(f"pay{a}_{b}")
-        objective.SetCoefficient(pay, price)
+        objective.SetCoefficient(pay, prices[(a, b)])
         sides = [use[index[x]] for x in (a, b) if x in index]
         solver.Add(pay + solver.Sum(sides) == 1)
     objective.SetMinimization()

@@ -216,8 +216,12 @@ class _Certifier:
         """The clashes `node`'s prices could not settle: those its flow takes both arcs of,
         then those priced but with neither taken (the bracket closed with no flow between).
         Every clash-free allocation leaves out one arc of each."""
+        return find_clashes(self.problem, node.current.selected) + self.left_open(node)
+
+    def left_open(self, node: _Node) -> list[tuple[int, int]]:
+        """The priced clashes `node`'s flow takes neither arc of."""
         sel = node.current.selected
-        return find_clashes(self.problem, sel) + [
+        return [
             (a, b) for (a, b), p in node.lam.items() if p.value > 0 and not sel[a] and not sel[b]
         ]
 
@@ -277,9 +281,6 @@ class _Certifier:
         if sol is None:
             raise MatchingError("a penalty alone cannot change the maximum flow")
         ub = self.lagrangian(node, sol)
-        sel = sol.selected
-        open_ = {pair: p.value for pair, p in node.lam.items() if p.value > 0}
-        open_ = {(a, b): v for (a, b), v in open_.items() if not sel[a] and not sel[b]}
         prices = {pair: p.value for pair, p in node.lam.items()}
         # More loss than the gap to the best allocation proves it; without the maximum
         # pairs, a below-target pair's worth bounds every lower level.
@@ -287,8 +288,8 @@ class _Certifier:
         cap = gap if self.has_max_pairs() else _SCALE * self.w.below_target
         loss, spent = assignment_loss(
             sol,
-            find_clashes(self.problem, sel),
-            open_,
+            find_clashes(self.problem, sol.selected),
+            self.left_open(node),
             prices,
             cap,
             self.problem.n_arcs,

@@ -83,8 +83,8 @@ def test_a_clash_the_flow_takes_whole_loses_its_cheapest_way_out() -> None:
     elements = [_element(0, False), _element(1, False)]
     joins = {(0, 0): 5, (1, 1): 3, (0, 1): 1, (1, 0): 1}
     taken = [(0, 1)]
-    assert _least_loss(elements, {0: 0, 1: 1}, joins, taken, {}, {(0, 1): 0}, 100) == 2
-    assert _least_loss(elements, {0: 0, 1: 1}, joins, taken, {}, {(0, 1): 4}, 100) == 3
+    assert _least_loss(elements, {0: 0, 1: 1}, joins, taken, [], {(0, 1): 0}, 100) == 2
+    assert _least_loss(elements, {0: 0, 1: 1}, joins, taken, [], {(0, 1): 4}, 100) == 3
 
 
 def test_a_priced_clash_the_flow_leaves_out_costs_one_side_taken_or_its_price() -> None:
@@ -93,10 +93,10 @@ def test_a_priced_clash_the_flow_leaves_out_costs_one_side_taken_or_its_price() 
     elements = [_element(0, True), _element(1, True)]
     joins = {(0, 0): 6, (1, 1): 3, (0, 1): 0, (1, 0): 0}
     index = {0: 0, 1: 1}
-    assert _least_loss(elements, index, joins, [], {(0, 1): 4}, {(0, 1): 4}, 100) == 3
-    assert _least_loss(elements, index, joins, [], {(0, 1): 2}, {(0, 1): 2}, 100) == 2
+    assert _least_loss(elements, index, joins, [], [(0, 1)], {(0, 1): 4}, 100) == 3
+    assert _least_loss(elements, index, joins, [], [(0, 1)], {(0, 1): 2}, 100) == 2
     # And never more than the cap, the gap that proves the best allocation optimal.
-    assert _least_loss(elements, index, joins, [], {(0, 1): 4}, {(0, 1): 4}, 1) == 1
+    assert _least_loss(elements, index, joins, [], [(0, 1)], {(0, 1): 4}, 1) == 1
 
 
 @pytest.mark.parametrize(("seed", "size"), PROVEN)
