@@ -26,7 +26,9 @@ allocation that keeps every pair.
 Before it branches (or gives up), a node's bound is also lowered by what the clashes its
 prices leave open cost together (matching/assignment.py): the Lagrangian's duality gap,
 measured by cycles through the clash arcs. Of 214 small contested rounds that reach the
-certificate (exact fallback off), it proves 193 with this bound and 178 without.
+certificate (exact fallback off), it proves 193 with this bound and 178 without. With the
+priced clashes the flow takes one arc of in the bound as well (`_Certifier.held`), the five
+rounds of 55,000-100,000 students it left open are all proven, with 0-16 branches.
 """
 
 from __future__ import annotations
@@ -50,9 +52,9 @@ from matching.flow import (
     weights,
 )
 from matching.objective import Objective, value_of
-from matching.potentials import by_tail, residual, tight_components
+from matching.potentials import by_tail, tight_components
 from matching.problem import BoolArray, IntArray, Problem
-from matching.reoptimise import cached_incidence, potential_of, reoptimise
+from matching.reoptimise import cached_incidence, potential_of, reduced_graph, reoptimise
 
 CERTIFICATE_ROUNDS = 6  # pricing rounds at the top
 BRANCH_ROUNDS = 3  # pricing rounds in each branch
@@ -225,6 +227,14 @@ class _Certifier:
             (a, b) for (a, b), p in node.lam.items() if p.value > 0 and not sel[a] and not sel[b]
         ]
 
+    def held(self, node: _Node, sel: BoolArray) -> list[tuple[int, int]]:
+        """The priced clashes `sel` takes exactly one arc of: (the arc taken, the other)."""
+        return [
+            (a, b) if sel[a] else (b, a)
+            for (a, b), p in node.lam.items()
+            if p.value > 0 and sel[a] != sel[b]
+        ]
+
     def reprice(self, node: _Node) -> bool:
         """New multipliers from the node's flow's duals; False when nothing moves."""
         node.rounds += 1
@@ -294,6 +304,7 @@ class _Certifier:
             cap,
             self.problem.n_arcs,
             _FAR if self.effort is None else JOIN_EFFORT * self.effort,
+            self.held(node, sol.selected),
         )
         self.assigned.append(spent)
         return tighten(self.problem, self.w, (ub - loss) // _SCALE)
@@ -427,12 +438,8 @@ class Residual:
 
     def __init__(self, net: Network, budget: _Budget | None = None) -> None:
         self.budget = budget or _Budget(None)
-        tails, heads, costs = residual(net.tails, net.heads, net.caps, net.costs, net.flows)
         self.potential = potential_of(net)
-        reduced = costs + self.potential[tails] - self.potential[heads]
-        self.indptr, order = by_tail(tails, net.n_nodes)
-        self.heads = heads[order]
-        self.reduced = reduced[order]
+        self.indptr, self.heads, self.reduced, _ = reduced_graph(net)
         self.net = net
         self._component: IntArray | None = None
         self._into: tuple[IntArray, IntArray, IntArray] | None = None

@@ -109,6 +109,25 @@ def potential_of(net: Network) -> IntArray:
     return found
 
 
+def reduced_graph(
+    net: Network, caps: IntArray | None = None, flows: IntArray | None = None
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """`net`'s residual graph (for `caps` and `flows`, default its own) at reduced costs of
+    its potentials, as CSR by tail: (indptr, heads, reduced costs, the residual arcs' tails
+    in the same order). The reduced costs are non-negative where the flows are `net`'s."""
+    tails, heads, costs = residual(
+        net.tails,
+        net.heads,
+        net.caps if caps is None else caps,
+        net.costs,
+        net.flows if flows is None else flows,
+    )
+    potential = potential_of(net)
+    reduced = costs + potential[tails] - potential[heads]
+    indptr, order = by_tail(tails, net.n_nodes)
+    return indptr, heads[order], reduced[order], tails[order]
+
+
 def cached_incidence(
     cache: dict[int, tuple[IntArray, IntArray]], k: int, net: Network
 ) -> tuple[IntArray, IntArray]:

@@ -22,6 +22,8 @@ NO_FALLBACK = SolveOptions(seed=0, exact_fallback_students=0)
 # Rounds of `contested` (seed, students) that the certificate proves only with the
 # assignment bound: two of them with no branch at all.
 PROVEN = [(9893, 115), (1821, 111), (4814, 63), (9625, 104)]
+# Rounds it proves only with the clashes the flow takes one arc of.
+PROVEN_HELD = [(7424, 109), (4643, 96), (1372, 115)]
 
 
 def _distances_args(seed: int, data: st.DataObject) -> tuple[Any, ...]:
@@ -99,9 +101,66 @@ def test_a_priced_clash_the_flow_leaves_out_costs_one_side_taken_or_its_price() 
     assert _least_loss(elements, index, joins, [], [(0, 1)], {(0, 1): 4}, 1) == 1
 
 
-@pytest.mark.parametrize(("seed", "size"), PROVEN)
-def test_the_assignment_bound_proves_rounds_the_prices_and_branches_alone_cannot(
-    seed: int, size: int, monkeypatch: pytest.MonkeyPatch
+def test_a_priced_clash_the_flow_takes_one_arc_of_costs_its_price_when_that_arc_goes_alone() -> (
+    None
+):
+    # Arcs 0 and 2 clash and the flow takes both; arc 0 also clashes with arc 1, priced 4,
+    # which the flow leaves out. Dropping 2 costs 10, dropping 0 costs 2 on its own cycle,
+    # but then its clash with 1 is slack unless 1 comes in: 2 + 4, or the swap 0 -> 1 on one
+    # cycle (2 + 3), or 0 and 1 on cycles of their own (2 + 7).
+    elements = [_element(0, False), _element(1, True), _element(2, False)]
+    index = {0: 0, 1: 1, 2: 2}
+    joins = {(s, t): 50 for s in range(3) for t in range(3)}
+    joins |= {(0, 0): 2, (1, 1): 7, (2, 2): 10, (0, 1): 2, (1, 0): 3}
+    taken, prices = [(0, 2)], {(0, 2): 0, (1, 0): 4}
+    assert _least_loss(elements, index, joins, taken, [], prices, 100) == 2
+    assert _least_loss(elements, index, joins, taken, [], prices, 100, [(0, 1)]) == 5
+    # An other arc no allocation can take (not an element): dropping 0 always pays.
+    assert _least_loss(elements, {0: 0, 2: 2}, joins, taken, [], prices, 100, [(0, 1)]) == 6
+
+
+def test_the_other_arc_of_a_clash_the_flow_takes_one_arc_of_comes_in_only_when_that_arc_goes() -> (
+    None
+):
+    # Arc 1 must come in or its open clash with arc 9 (no allocation takes 9) pays 6; coming
+    # in costs 1, but arc 0, which the flow takes and which clashes with 1, must then go (2).
+    elements = [_element(0, False), _element(1, True)]
+    index = {0: 0, 1: 1}
+    joins = {(0, 0): 2, (1, 1): 1, (0, 1): 50, (1, 0): 50}
+    open_, prices = [(1, 9)], {(1, 9): 6, (0, 1): 4}
+    assert _least_loss(elements, index, joins, [], open_, prices, 100) == 1
+    assert _least_loss(elements, index, joins, [], open_, prices, 100, [(0, 1)]) == 3
+
+
+def test_joins_at_the_cap_bound_the_loss_at_the_cap_through_one_hub() -> None:
+    # Every way out costs the cap or more: the loss is the cap, whichever joins reach it.
+    elements = [_element(0, False), _element(1, False)]
+    index = {0: 0, 1: 1}
+    joins = {(0, 0): 9, (1, 1): 30, (0, 1): 12, (1, 0): 8}
+    assert _least_loss(elements, index, joins, [(0, 1)], [], {(0, 1): 0}, 9) == 9
+    assert _least_loss(elements, index, joins, [(0, 1)], [], {(0, 1): 0}, 100) == 9
+    # Below the cap the joins count one by one, the hub only where it is cheaper.
+    assert _least_loss(elements, index, joins, [(0, 1)], [], {(0, 1): 0}, 21) == 9
+    joins[(0, 0)] = 25
+    assert _least_loss(elements, index, joins, [(0, 1)], [], {(0, 1): 0}, 21) == 20
+    assert _least_loss(elements, index, joins, [(0, 1)], [], {(0, 1): 0}, 19) == 19
+
+
+# What each case takes away from the certificate: the whole assignment bound, or the clashes
+# the flow takes one arc of from it.
+WITHOUT: dict[str, Any] = {
+    "bound": ("assignment", lambda self, node: 1 << 62),
+    "held": ("held", lambda self, node, sel: []),
+}
+
+
+@pytest.mark.parametrize(
+    ("seed", "size", "part"),
+    [(seed, size, "bound") for seed, size in PROVEN]
+    + [(seed, size, "held") for seed, size in PROVEN_HELD],
+)
+def test_the_assignment_bound_and_its_held_clashes_prove_rounds_nothing_else_can(
+    seed: int, size: int, part: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inst = contested(seed, n_students=size, n_offers=max(4, size * 3 // 8))
     mip = solve_mip(build_problem(inst, 0), MIP_TIME_LIMIT_S, 0)
@@ -109,7 +168,7 @@ def test_the_assignment_bound_proves_rounds_the_prices_and_branches_alone_cannot
     assert result.proven_optimal and result.objective == mip.objective, result.method
     assert "assignment bounds" in result.method
     with monkeypatch.context() as m:
-        m.setattr(lagrange._Certifier, "assignment", lambda self, node: 1 << 62)
+        m.setattr(lagrange._Certifier, *WITHOUT[part])
         without = solve(inst, NO_FALLBACK).metrics
     assert not without.proven_optimal and without.bound > mip.objective, without.method
 
