@@ -602,11 +602,11 @@ def render(out_dir: Path) -> str:
         + ", ".join(
             f"{r['students']:,}: `{r['environment'].get('engine_digest', '?')}`"
             + (" (changed during the run)" if r.get("engine_changed_during_run") else "")
-            + "".join(
-                f" (re-run later: {', '.join(x['methods'])} with `{x['engine_digest']}`"
+            + "".join(  # the last re-run only: every one is in the results file
+                f" (re-run last: {', '.join(x['methods'])} with `{x['engine_digest']}`"
                 + ("" if x["instance_same_as_recorded"] else ", on a regenerated instance")
-                + ")"
-                for x in r.get("reruns", [])
+                + f"; {len(r['reruns'])} re-runs in all)"
+                for x in r.get("reruns", [])[-1:]
             )
             for r in reports
         )

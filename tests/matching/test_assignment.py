@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from benchmarks.highs_mip import solve_mip
 from matching import assignment, lagrange, solve
-from matching.assignment import Element, _least_loss, _search_all, distances
+from matching.assignment import Element, _least_loss, _matrix, _search_all, distances
 from matching.compiled import compiled
 from matching.problem import build_problem
 from schemas import SolveOptions
@@ -73,6 +73,24 @@ def test_the_compiled_joins_search_and_its_threads_find_what_the_python_search_f
     split, _ = _search_all(*args[:3], many, limits, args[5], args[6])
     alone, _ = compiled(distances)(*args[:3], many, limits, *args[5:])
     assert np.array_equal(split, alone)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 10_000), data=st.data())
+def test_joins_searched_once_per_distinct_end_either_way_are_the_joins_or_below_them(
+    seed: int, data: st.DataObject
+) -> None:
+    indptr, heads, reduced, sources, limits, targets, each = _distances_args(seed, data)
+    # Repeated ends, so that one search serves several rows or columns.
+    sources, limits = np.tile(sources, 2), np.tile(limits, 2)
+    targets = np.concatenate([targets, targets[:1]])
+    exact, _ = distances(indptr, heads, reduced, sources, limits, targets, 1 << 40)
+    dist, pops = _matrix(indptr, heads, reduced, sources, limits, targets, each)
+    assert pops <= each * len(sources)
+    if each >= 1 << 40:
+        assert np.array_equal(dist, exact)
+    else:
+        assert (dist >= 0).all() and (dist <= exact).all()
 
 
 def _element(arc: int, insert: bool) -> Element:
