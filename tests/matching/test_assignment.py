@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from benchmarks.highs_mip import solve_mip
 from matching import assignment, lagrange, solve
-from matching.assignment import Element, _least_loss, _matrix, _search_all, distances
+from matching.assignment import Element, Graph, _least_loss, _matrix, _search_all, distances
 from matching.compiled import compiled
 from matching.problem import build_problem
 from schemas import SolveOptions
@@ -70,7 +70,7 @@ def test_the_compiled_joins_search_and_its_threads_find_what_the_python_search_f
     assert np.array_equal(plain, fast) and pops == fast_pops
     many = np.repeat(args[3], 4)  # enough sources for the threads to share
     limits = np.repeat(args[4], 4)
-    split, _ = _search_all(*args[:3], many, limits, args[5], args[6])
+    split, _ = _search_all(Graph(*args[:3]), many, limits, args[5], args[6])
     alone, _ = compiled(distances)(*args[:3], many, limits, *args[5:])
     assert np.array_equal(split, alone)
 
@@ -80,12 +80,12 @@ def test_the_compiled_joins_search_and_its_threads_find_what_the_python_search_f
 def test_joins_searched_once_per_distinct_end_either_way_are_the_joins_or_below_them(
     seed: int, data: st.DataObject
 ) -> None:
-    indptr, heads, reduced, sources, limits, targets, each = _distances_args(seed, data)
+    *graph, sources, limits, targets, each = _distances_args(seed, data)
     # Repeated ends, so that one search serves several rows or columns.
     sources, limits = np.tile(sources, 2), np.tile(limits, 2)
     targets = np.concatenate([targets, targets[:1]])
-    exact, _ = distances(indptr, heads, reduced, sources, limits, targets, 1 << 40)
-    dist, pops = _matrix(indptr, heads, reduced, sources, limits, targets, each)
+    exact, _ = distances(*graph, sources, limits, targets, 1 << 40)
+    dist, pops = _matrix(Graph(*graph), sources, limits, targets, each)
     assert pops <= each * len(sources)
     if each >= 1 << 40:
         assert np.array_equal(dist, exact)
