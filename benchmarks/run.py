@@ -13,6 +13,7 @@ whole life is reported beside it. Results go to `<out>/results-<N>.json`; the ta
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import itertools
 import json
@@ -391,6 +392,9 @@ def run_size(
                 previous["instance"].get(k) == report["instance"][k] for k in INSTANCE_FACTS
             ),
             "engine_changed_during_run": bool(report.get("engine_changed_during_run")),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "load_average_at_start": report["environment"]["load_average_at_start"],
+            "load_average_at_end": report["environment"]["load_average_at_end"],
         }
         for entry in report["methods"].values():
             entry["rerun"] = {"instance": report["instance"], **rerun}
@@ -605,13 +609,19 @@ def render(out_dir: Path) -> str:
             + "".join(  # the last re-run only: every one is in the results file
                 f" (re-run last: {', '.join(x['methods'])} with `{x['engine_digest']}`"
                 + ("" if x["instance_same_as_recorded"] else ", on a regenerated instance")
+                + (
+                    f", {x['finished_at'][:10]}, load average {x['load_average_at_start'][0]}"
+                    f" / {x['load_average_at_end'][0]}"
+                    if "finished_at" in x
+                    else ""
+                )
                 + f"; {len(r['reruns'])} re-runs in all)"
                 for x in r.get("reruns", [])[-1:]
             )
             for r in reports
         )
-        + ". Load average (1 min) at the start and end of each size, as other work shared "
-        "the machine: "
+        + ". Load average (1 min) at the start and end of each size's first run, as other "
+        "work shared the machine: "
         + ", ".join(
             f"{r['students']:,}: {r['environment'].get('load_average_at_start', ['?'])[0]}"
             f" / {r['environment'].get('load_average_at_end', ['?'])[0]}"
