@@ -43,6 +43,7 @@ joins below the cap.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -97,7 +98,7 @@ def assignment_loss(
     cap: int,
     n_arcs: int,
     allowance: int,
-    held: list[tuple[int, int]] = [],  # noqa: B006 - read only
+    held: Sequence[tuple[int, int]] = (),
 ) -> tuple[int, Spent]:
     """A lower bound on what every clash-free allocation loses against `flow`'s Lagrangian,
     in `flow`'s cost units, at most `cap` (or 0 when the round has too many clash arcs).
@@ -271,7 +272,7 @@ def _least_loss(
     open_: list[tuple[int, int]],
     prices: dict[tuple[int, int], int],
     cap: int,
-    held: list[tuple[int, int]] = [],  # noqa: B006 - read only
+    held: Sequence[tuple[int, int]] = (),
 ) -> int:
     """The assignment MIP's optimum (or its best bound, where SCIP stops early), at most
     `cap`. `held`: the clashes the flow takes one arc of, (the arc taken, the other), both

@@ -27,8 +27,9 @@ Before it branches (or gives up), a node's bound is also lowered by what the cla
 prices leave open cost together (matching/assignment.py): the Lagrangian's duality gap,
 measured by cycles through the clash arcs. Of 214 small contested rounds that reach the
 certificate (exact fallback off), it proves 193 with this bound and 178 without. With the
-priced clashes the flow takes one arc of in the bound as well (`_Certifier.held`), the five
-rounds of 55,000-100,000 students it left open are all proven, with 0-16 branches.
+priced clashes the flow takes one arc of in the bound as well (`_Certifier.held`), the two
+generated rounds of 55,000 and 70,000 students it left open are proven too (16 and 6
+branches), and so all eleven of 20,000-100,000 students that the README lists.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matching.assignment import Spent, assignment_loss
+from matching.assignment import Graph, Spent, assignment_loss
 from matching.clashes import find_clashes, repair
 from matching.compiled import kernel
 from matching.errors import MatchingError
@@ -52,7 +53,7 @@ from matching.flow import (
     weights,
 )
 from matching.objective import Objective, value_of
-from matching.potentials import by_tail, tight_components
+from matching.potentials import tight_components
 from matching.problem import BoolArray, IntArray, Problem
 from matching.reoptimise import cached_incidence, potential_of, reduced_graph, reoptimise
 
@@ -442,17 +443,14 @@ class Residual:
         self.indptr, self.heads, self.reduced, _ = reduced_graph(net)
         self.net = net
         self._component: IntArray | None = None
-        self._into: tuple[IntArray, IntArray, IntArray] | None = None
+        self._into: Graph | None = None
 
     @property
-    def into(self) -> tuple[IntArray, IntArray, IntArray]:
+    def into(self) -> Graph:
         """The same residual arcs grouped by head, for searches back from a target:
         (indptr, tails, reduced costs)."""
         if self._into is None:
-            n = len(self.indptr) - 1
-            tails = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.indptr))
-            indptr, order = by_tail(self.heads, n)
-            self._into = (indptr, tails[order], self.reduced[order])
+            self._into = Graph(self.indptr, self.heads, self.reduced).reversed()
         return self._into
 
     @property
