@@ -104,10 +104,10 @@ def assignment_loss(
     in `flow`'s cost units, at most `cap` (or 0 when the round has too many clash arcs).
 
     `taken`: the clashes `flow` takes both arcs of. `open_`: the priced clashes it takes
-    neither arc of. `held`: priced clashes it takes one arc of, as (the arc taken, the
-    other); when the bound without them falls short of `cap`, it is sought again with
-    those that fit put in, the dearest first, and the larger of the two holds. `prices`:
-    every clash's price (0 when absent).
+    neither arc of. `held`: the priced clashes it takes one arc of; when the bound
+    without them falls short of `cap`, it is sought again with those that fit put in, the
+    dearest first, and the larger of the two holds. `prices`: every clash's price (0 when
+    absent).
     `allowance`: the nodes each pass's joins' searches may pop together; a search stopped
     early bounds the targets it has not reached by the distance it got to.
     """
@@ -146,13 +146,14 @@ def assignment_loss(
     before = len(elements)
     largest = max(flow.networks[k].n_nodes for k in {e.network for e in elements})
     room = min(MAX_ELEMENTS, allowance // max(largest, 1))
-    kept: list[tuple[int, int]] = []
-    for pair in sorted(held, key=lambda p: (-prices.get(p, prices.get(p[::-1], 0)), p)):
+    kept: list[tuple[int, int, int]] = []  # (the arc the flow takes, the other, the price)
+    for pair in sorted(held, key=lambda p: (-prices[p], p)):
         if len(elements) + sum(a not in index for a in pair) > room:
             break
         add(pair)
-        if pair[0] in index:  # the arc taken: otherwise forbidden, and nothing to keep
-            kept.append(pair)
+        keep, other = pair if flow.selected[pair[0]] else pair[::-1]
+        if keep in index:  # otherwise forbidden, and nothing to keep
+            kept.append((keep, other, prices[pair]))
     if not kept:
         return loss, Spent(pops, before, len(joins))
     joins, more = _joins(flow, elements, cap, allowance)
@@ -272,11 +273,11 @@ def _least_loss(
     open_: list[tuple[int, int]],
     prices: dict[tuple[int, int], int],
     cap: int,
-    held: Sequence[tuple[int, int]] = (),
+    held: Sequence[tuple[int, int, int]] = (),
 ) -> int:
     """The assignment MIP's optimum (or its best bound, where SCIP stops early), at most
-    `cap`. `held`: the clashes the flow takes one arc of, (the arc taken, the other), both
-    arcs' elements in `index` except an other arc no allocation can take."""
+    `cap`. `held`: the clashes the flow takes one arc of, as (the arc taken, the other, the
+    price), both arcs' elements in `index` except an other arc no allocation can take."""
     solver = pywraplp.Solver.CreateSolver("SCIP")
     if solver is None:  # pragma: no cover - OR-Tools ships SCIP
         return 0
@@ -323,10 +324,10 @@ def _least_loss(
         objective.SetCoefficient(pay, prices[(a, b)])
         sides = [use[index[x]] for x in (a, b) if x in index]
         solver.Add(pay + solver.Sum(sides) == 1)
-    for keep, other in held:
+    for keep, other, price in held:
         out = use[index[keep]]  # the allocation leaves out the arc the flow takes
         pay = solver.BoolVar(f"held{keep}_{other}")
-        objective.SetCoefficient(pay, prices.get((keep, other), prices.get((other, keep), 0)))
+        objective.SetCoefficient(pay, price)
         if other in index:
             into = use[index[other]]  # and takes the other instead, or pays
             solver.Add(into <= out)

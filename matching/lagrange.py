@@ -228,13 +228,10 @@ class _Certifier:
             (a, b) for (a, b), p in node.lam.items() if p.value > 0 and not sel[a] and not sel[b]
         ]
 
-    def held(self, node: _Node, sel: BoolArray) -> list[tuple[int, int]]:
-        """The priced clashes `sel` takes exactly one arc of: (the arc taken, the other)."""
-        return [
-            (a, b) if sel[a] else (b, a)
-            for (a, b), p in node.lam.items()
-            if p.value > 0 and sel[a] != sel[b]
-        ]
+    def held(self, node: _Node) -> list[tuple[int, int]]:
+        """The priced clashes `node`'s flow takes exactly one arc of."""
+        sel = node.current.selected
+        return [(a, b) for (a, b), p in node.lam.items() if p.value > 0 and sel[a] != sel[b]]
 
     def reprice(self, node: _Node) -> bool:
         """New multipliers from the node's flow's duals; False when nothing moves."""
@@ -305,7 +302,7 @@ class _Certifier:
             cap,
             self.problem.n_arcs,
             _FAR if self.effort is None else JOIN_EFFORT * self.effort,
-            self.held(node, sol.selected),
+            self.held(node),
         )
         self.assigned.append(spent)
         return tighten(self.problem, self.w, (ub - loss) // _SCALE)

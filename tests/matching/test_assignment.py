@@ -130,11 +130,11 @@ def test_a_priced_clash_the_flow_takes_one_arc_of_costs_its_price_when_that_arc_
     index = {0: 0, 1: 1, 2: 2}
     joins = {(s, t): 50 for s in range(3) for t in range(3)}
     joins |= {(0, 0): 2, (1, 1): 7, (2, 2): 10, (0, 1): 2, (1, 0): 3}
-    taken, prices = [(0, 2)], {(0, 2): 0, (1, 0): 4}
+    taken, prices, held = [(0, 2)], {(0, 2): 0}, [(0, 1, 4)]
     assert _least_loss(elements, index, joins, taken, [], prices, 100) == 2
-    assert _least_loss(elements, index, joins, taken, [], prices, 100, [(0, 1)]) == 5
+    assert _least_loss(elements, index, joins, taken, [], prices, 100, held) == 5
     # An other arc no allocation can take (not an element): dropping 0 always pays.
-    assert _least_loss(elements, {0: 0, 2: 2}, joins, taken, [], prices, 100, [(0, 1)]) == 6
+    assert _least_loss(elements, {0: 0, 2: 2}, joins, taken, [], prices, 100, held) == 6
 
 
 def test_the_other_arc_of_a_clash_the_flow_takes_one_arc_of_comes_in_only_when_that_arc_goes() -> (
@@ -145,9 +145,9 @@ def test_the_other_arc_of_a_clash_the_flow_takes_one_arc_of_comes_in_only_when_t
     elements = [_element(0, False), _element(1, True)]
     index = {0: 0, 1: 1}
     joins = {(0, 0): 2, (1, 1): 1, (0, 1): 50, (1, 0): 50}
-    open_, prices = [(1, 9)], {(1, 9): 6, (0, 1): 4}
+    open_, prices = [(1, 9)], {(1, 9): 6}
     assert _least_loss(elements, index, joins, [], open_, prices, 100) == 1
-    assert _least_loss(elements, index, joins, [], open_, prices, 100, [(0, 1)]) == 3
+    assert _least_loss(elements, index, joins, [], open_, prices, 100, [(0, 1, 4)]) == 3
 
 
 def test_joins_at_the_cap_bound_the_loss_at_the_cap_through_one_hub() -> None:
@@ -168,7 +168,7 @@ def test_joins_at_the_cap_bound_the_loss_at_the_cap_through_one_hub() -> None:
 # the flow takes one arc of from it.
 WITHOUT: dict[str, Any] = {
     "bound": ("assignment", lambda self, node: 1 << 62),
-    "held": ("held", lambda self, node, sel: []),
+    "held": ("held", lambda self, node: []),
 }
 
 
