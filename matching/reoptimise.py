@@ -50,6 +50,11 @@ def reoptimise(
     flows = net.flows.copy()
     potential = potential_of(net).copy()
     ptr, incident = incidence_of(net) if incidence is None else incidence
+    # The potentials prove `net` optimal, so only the arcs whose cost or capacity changed can
+    # break the optimality conditions: `augment` checks those alone. Looking at every arc took
+    # 27 ms of a 60 ms re-optimisation at 150,000 students (1.7 million arcs, each reading
+    # two potentials at random), and a round's solve takes about a hundred of them.
+    changed = np.flatnonzero((costs != net.costs) | (caps != net.caps))
     ok = kernel(augment, len(net.tails))(
         net.n_nodes,
         net.tails,
@@ -58,6 +63,7 @@ def reoptimise(
         costs,
         flows,
         potential,
+        changed,
         ptr,
         incident,
         forward_only,
@@ -84,16 +90,18 @@ def with_less_flow(net: Network, amount: int) -> Network:
     if amount <= 0:
         return net
     bypass = -(_FAR >> 4)  # below every path's cost, with room for the potentials to move
+    # The arc is added closed, which the potentials prove optimal, then opened at its price.
     extended = dataclasses.replace(
         net,
         tails=np.append(net.tails, 0),
         heads=np.append(net.heads, 1),
-        caps=np.append(net.caps, amount),
-        costs=np.append(net.costs, bypass),
+        caps=np.append(net.caps, 0),
+        costs=np.append(net.costs, 0),
         flows=np.append(net.flows, 0),
         potential=potential_of(net),
     )
-    moved = reoptimise(extended, extended.costs, forward_only=True)
+    costs, caps = np.append(net.costs, bypass), np.append(net.caps, amount)
+    moved = reoptimise(extended, costs, caps, forward_only=True)
     if moved is None or moved.flows[-1] != amount:
         raise MatchingError(f"a flow cannot give up {amount} units: it carries fewer")
     return dataclasses.replace(net, flows=moved.flows[:-1], potential=moved.potential)
@@ -157,13 +165,15 @@ def augment(
     costs: IntArray,
     flows: IntArray,
     potential: IntArray,
+    check: IntArray,
     ptr: IntArray,
     incident: IntArray,
     forward_only: bool,
 ) -> bool:
     """Make `flows` (in place) a minimum-cost flow for `costs` and `caps`, and `potential`
     (in place) its proof, given that `potential` proves `flows` optimal for the old costs
-    and capacities. False when some surplus can reach no deficit. Compiled by numba.
+    and capacities, which differ from these only on the arcs `check` (distinct). False
+    when some surplus can reach no deficit. Compiled by numba.
 
     Primal-dual, in phases. A phase finds the shortest path from any surplus to any deficit
     by Dijkstra from both ends at once, moves the potentials so that its shortest paths cost
@@ -203,7 +213,7 @@ def augment(
     pairs, the same inputs in turn: 4.2-4.4 s before, 3.3-3.5 s after, the same result.
     """
     excess = np.zeros(n_nodes, dtype=np.int64)
-    for i in range(len(tails)):
+    for i in check:
         t, h = tails[i], heads[i]
         if flows[i] > caps[i]:
             d = flows[i] - caps[i]

@@ -46,6 +46,7 @@ def warm_up() -> float:
         one,
         one.copy(),
         np.zeros(2, dtype=np.int64),
+        arc,
         np.array([0, 1, 2], dtype=np.int64),
         np.array([0, 1], dtype=np.int64),
         False,

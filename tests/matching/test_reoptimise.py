@@ -121,12 +121,32 @@ def test_the_compiled_reoptimiser_does_exactly_what_the_python_one_does(
         for fn in (augment, compiled(augment)):
             flows, potential = net.flows.copy(), potential_of(net).copy()
             ptr, incident = incidence_of(net)
+            check = np.flatnonzero(costs != net.costs)
             ok = fn(
-                n, net.tails, net.heads, net.caps, costs, flows, potential, ptr, incident,
-                forward_only,
+                n, net.tails, net.heads, net.caps, costs, flows, potential, check, ptr,
+                incident, forward_only,
             )  # fmt: skip
             runs.append((ok, flows.tolist(), potential.tolist()))
         assert runs[0] == runs[1]
+
+
+@settings(max_examples=40, deadline=None)
+@_random_networks
+def test_checking_only_the_changed_arcs_gives_what_checking_every_arc_gives(
+    seed: int, n: int, m: int, data: st.DataObject
+) -> None:
+    net = _network(seed, n, m, data.draw(st.sampled_from([1, 2, 20])))
+    rng = np.random.default_rng(seed + 2)
+    costs = net.costs + np.where(rng.random(m) < 0.2, rng.integers(-5, 6, m), 0)
+    caps = np.where(rng.random(m) < 0.1, 0, net.caps)
+    changed = np.flatnonzero((costs != net.costs) | (caps != net.caps))
+    runs = []
+    for check in (changed, np.arange(m, dtype=np.int64)):
+        flows, potential = net.flows.copy(), potential_of(net).copy()
+        ok = augment(n, net.tails, net.heads, caps, costs, flows, potential, check,
+                     *incidence_of(net), False)  # fmt: skip
+        runs.append((ok, flows.tolist(), potential.tolist()))
+    assert runs[0] == runs[1]
 
 
 def test_a_forbidden_arc_nothing_can_replace_is_reported() -> None:
