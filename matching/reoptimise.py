@@ -39,7 +39,9 @@ def reoptimise(
     incidence: tuple[IntArray, IntArray] | None = None,
     forward_only: bool = False,
 ) -> Network | None:
-    """`net` re-solved for new arc `costs` (and `caps`), from its current flow.
+    """`net` re-solved for new arc `costs` (and `caps`), from its current flow, which must be
+    of minimum cost for its own costs and capacities (as every solved or re-optimised
+    `Network` is): its potentials (`potential_of`) are the starting proof.
 
     None when the new capacities leave no flow of the same value between source and sink
     (a forbidden arc nothing can replace), and the caller must solve afresh. `incidence`
