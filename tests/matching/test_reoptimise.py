@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -108,6 +110,24 @@ def test_a_reoptimised_flow_costs_what_a_fresh_solve_costs_and_keeps_its_value(
     assert _proves_optimal(moved)
 
 
+def _augmented(
+    fn: Callable[..., bool],
+    net: Network,
+    costs: IntArray,
+    caps: IntArray,
+    check: IntArray,
+    forward_only: bool,
+) -> tuple[bool, list[int], list[int]]:
+    """`augment` (plain or compiled: `fn`) run on copies of `net`'s flows and potentials:
+    what it returns, and the flows and potentials it leaves."""
+    flows, potential = net.flows.copy(), potential_of(net).copy()
+    ok = fn(
+        net.n_nodes, net.tails, net.heads, caps, costs, flows, potential, check,
+        *incidence_of(net), forward_only,
+    )  # fmt: skip
+    return ok, flows.tolist(), potential.tolist()
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 100_000), n=st.integers(3, 12), m=st.integers(2, 60))
 def test_the_compiled_reoptimiser_does_exactly_what_the_python_one_does(
@@ -117,16 +137,11 @@ def test_the_compiled_reoptimiser_does_exactly_what_the_python_one_does(
     net = _network(seed, n, m, spread)
     costs = net.costs + np.random.default_rng(seed).integers(-spread, spread + 1, m)
     for forward_only in (False, True):
-        runs = []
-        for fn in (augment, compiled(augment)):
-            flows, potential = net.flows.copy(), potential_of(net).copy()
-            ptr, incident = incidence_of(net)
-            check = np.flatnonzero(costs != net.costs)
-            ok = fn(
-                n, net.tails, net.heads, net.caps, costs, flows, potential, check, ptr,
-                incident, forward_only,
-            )  # fmt: skip
-            runs.append((ok, flows.tolist(), potential.tolist()))
+        check = np.flatnonzero(costs != net.costs)
+        runs = [
+            _augmented(fn, net, costs, net.caps, check, forward_only)
+            for fn in (augment, compiled(augment))
+        ]
         assert runs[0] == runs[1]
 
 
@@ -140,12 +155,10 @@ def test_checking_only_the_changed_arcs_gives_what_checking_every_arc_gives(
     costs = net.costs + np.where(rng.random(m) < 0.2, rng.integers(-5, 6, m), 0)
     caps = np.where(rng.random(m) < 0.1, 0, net.caps)
     changed = np.flatnonzero((costs != net.costs) | (caps != net.caps))
-    runs = []
-    for check in (changed, np.arange(m, dtype=np.int64)):
-        flows, potential = net.flows.copy(), potential_of(net).copy()
-        ok = augment(n, net.tails, net.heads, caps, costs, flows, potential, check,
-                     *incidence_of(net), False)  # fmt: skip
-        runs.append((ok, flows.tolist(), potential.tolist()))
+    runs = [
+        _augmented(augment, net, costs, caps, check, False)
+        for check in (changed, np.arange(m, dtype=np.int64))
+    ]
     assert runs[0] == runs[1]
 
 
