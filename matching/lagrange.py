@@ -437,7 +437,7 @@ class Residual:
     def __init__(self, net: Network, budget: _Budget | None = None) -> None:
         self.budget = budget or _Budget(None)
         self.potential = potential_of(net)
-        self.indptr, self.heads, self.reduced, _ = reduced_graph(net)
+        self.indptr, self.heads, self.reduced, _ = reduced_graph(net, potential=self.potential)
         self.net = net
         self._component: IntArray | None = None
         self._into: Graph | None = None

@@ -120,11 +120,15 @@ def potential_of(net: Network) -> IntArray:
 
 
 def reduced_graph(
-    net: Network, caps: IntArray | None = None, flows: IntArray | None = None
+    net: Network,
+    caps: IntArray | None = None,
+    flows: IntArray | None = None,
+    potential: IntArray | None = None,
 ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
     """`net`'s residual graph (for `caps` and `flows`, default its own) at reduced costs of
-    its potentials, as CSR by tail: (indptr, heads, reduced costs, the residual arcs' tails
-    in the same order). The reduced costs are non-negative where the flows are `net`'s."""
+    its potentials (`potential`, when the caller has them already), as CSR by tail:
+    (indptr, heads, reduced costs, the residual arcs' tails in the same order). The reduced
+    costs are non-negative where the flows are `net`'s."""
     tails, heads, costs = residual(
         net.tails,
         net.heads,
@@ -132,7 +136,8 @@ def reduced_graph(
         net.costs,
         net.flows if flows is None else flows,
     )
-    potential = potential_of(net)
+    if potential is None:
+        potential = potential_of(net)
     reduced = costs + potential[tails] - potential[heads]
     indptr, order = by_tail(tails, net.n_nodes)
     return indptr, heads[order], reduced[order], tails[order]
